@@ -1,0 +1,26 @@
+// The CLI's command table: each entry loads its module only when used, so `policy check`
+// never pays for matrix-js-sdk. A handler returns the process exit code.
+export type CliHandler = (args: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<CliHandler> }> = {
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return ["usage: pocketcoder <command> [options]", "", "commands:", ...lines].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`pocketcoder: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const handler = await command.load();
+  return handler(rest);
+}
