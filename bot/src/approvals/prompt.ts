@@ -1,0 +1,94 @@
+// Renders the approval prompt and its outcome as markdown. Rendering only: the engine decides.
+import type { ApprovalSpec, Tally } from "./tally.ts";
+import { fenced, visibleControlChars } from "./visible.ts";
+
+export interface PromptRequest {
+  code: string;
+  tool: string;
+  /** The exact command for bash; for edits the file path. */
+  command?: string;
+  path?: string;
+  diff?: string;
+  project: string;
+  cwd: string;
+  rule: string | null;
+  risk: string | null;
+  requester: string;
+  expiresAt: number;
+  spec: ApprovalSpec;
+  /** Users to mention so their clients notify them. */
+  approverMentions: string[];
+}
+
+export const APPROVE = "✅";
+export const DENY = "❌";
+export const ALWAYS = "🔁";
+
+const DIFF_PREVIEW_LINES = 60;
+
+function clock(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 16) + " UTC";
+}
+
+function minutesFrom(now: number, then: number): string {
+  const minutes = Math.max(0, Math.round((then - now) / 60_000));
+  return minutes < 120 ? `${minutes} min` : `${Math.round(minutes / 60)} h`;
+}
+
+export function whoMayApprove(spec: ApprovalSpec): string {
+  const who: string[] = [];
+  if (spec.users?.length) who.push(spec.users.join(", "));
+  if (spec.minPowerLevel !== undefined) who.push(`anyone with power level ≥ ${spec.minPowerLevel}`);
+  if (who.length === 0) who.push("any member of this room");
+  const self = spec.selfApproval ? "" : "; the requester's own vote does not count";
+  const count = spec.quorum === 1 ? "1 approval" : `${spec.quorum} approvals from different people`;
+  return `${count} from ${who.join(" or ")}${self}`;
+}
+
+function what(req: PromptRequest): string {
+  if (req.command !== undefined) return fenced(visibleControlChars(req.command), req.tool === "bash" ? "sh" : "");
+  const lines = (req.diff ?? "").split("\n");
+  const preview = lines.slice(0, DIFF_PREVIEW_LINES).join("\n");
+  const more = lines.length > DIFF_PREVIEW_LINES ? `\n… ${lines.length - DIFF_PREVIEW_LINES} more lines` : "";
+  const file = `file \`${visibleControlChars(req.path ?? "?")}\``;
+  return req.diff ? `${file}\n${fenced(visibleControlChars(preview), "diff")}${more}` : file;
+}
+
+export function renderPrompt(req: PromptRequest, now: number): string {
+  const strict = req.spec.strict
+    ? `Strict rule: only an encrypted \`!approve ${req.code}\` from a cross-signed device counts; reactions do not.`
+    : `React ${APPROVE} to approve, ${DENY} to deny${req.tool === "bash" ? `, ${ALWAYS} to always allow this command here` : ""}; or reply \`!approve ${req.code}\` / \`!deny ${req.code} reason\`.`;
+  return [
+    `**Approval needed** · code \`${req.code}\``,
+    `**${req.tool}** in project \`${req.project}\`, cwd \`${visibleControlChars(req.cwd)}\`, asked for by ${req.requester}`,
+    what(req),
+    `Why: rule \`${req.rule ?? "default"}\`, risk ${req.risk ?? "unknown"}`,
+    `Who: ${whoMayApprove(req.spec)}${req.approverMentions.length ? ` (${req.approverMentions.join(", ")})` : ""}`,
+    `Expires at ${clock(req.expiresAt)} (in ${minutesFrom(now, req.expiresAt)})`,
+    strict,
+  ].join("\n\n");
+}
+
+export type Outcome =
+  | { kind: "approved"; tally: Tally; at: number }
+  | { kind: "denied"; tally: Tally; at: number; reason?: string }
+  | { kind: "expired"; at: number }
+  | { kind: "cancelled"; at: number; by: string; reason?: string }
+  | { kind: "unknown"; at: number };
+
+export function renderOutcome(req: PromptRequest, outcome: Outcome): string {
+  const head = `~~Approval needed~~ · code \`${req.code}\` · **${req.tool}**\n\n${what(req)}`;
+  const at = clock(outcome.at);
+  switch (outcome.kind) {
+    case "approved":
+      return `${head}\n\n${APPROVE} Approved by ${outcome.tally.approvers.join(", ")} at ${at}.`;
+    case "denied":
+      return `${head}\n\n${DENY} Denied by ${outcome.tally.deniers.join(", ")} at ${at}${outcome.reason ? `: ${outcome.reason}` : "."}`;
+    case "expired":
+      return `${head}\n\n⌛ Expired at ${at} without enough approvals; the agent was told.`;
+    case "cancelled":
+      return `${head}\n\n⏹ Cancelled by ${outcome.by} at ${at}${outcome.reason ? `: ${outcome.reason}` : "."}`;
+    case "unknown":
+      return `${head}\n\n⚠️ The bot stopped while this was being dispatched (${at}); it was not run again. Check the sandbox.`;
+  }
+}
