@@ -1,0 +1,180 @@
+// Schema steps, in order. Step N brings `PRAGMA user_version` from N-1 to N inside one transaction.
+// A step is never edited once released: change the schema by adding a step.
+export interface Migration {
+  /** What the step does, for error messages. */
+  summary: string;
+  sql: string;
+}
+
+const zeros = "0".repeat(64);
+
+const v1 = `
+CREATE TABLE requests (
+  id               TEXT PRIMARY KEY,
+  code             TEXT NOT NULL CHECK (length(code) = 6),
+  content_hash     TEXT NOT NULL CHECK (length(content_hash) = 64),
+  tool             TEXT NOT NULL,
+  input_kind       TEXT NOT NULL CHECK (input_kind IN ('command', 'diff', 'arguments')),
+  input            TEXT NOT NULL,
+  cwd              TEXT NOT NULL,
+  room             TEXT NOT NULL,
+  project          TEXT NOT NULL,
+  session_id       TEXT NOT NULL,
+  permission_id    TEXT NOT NULL,
+  call_id          TEXT,
+  requester        TEXT NOT NULL,
+  requester_device TEXT,
+  rule             TEXT,
+  risk             TEXT NOT NULL,
+  policy_hash      TEXT NOT NULL,
+  approval         TEXT NOT NULL,
+  prompt_event_id  TEXT UNIQUE,
+  created_at       INTEGER NOT NULL,
+  expires_at       INTEGER NOT NULL CHECK (expires_at > created_at),
+  state            TEXT NOT NULL DEFAULT 'pending' CHECK (state IN (
+                     'pending', 'approved', 'denied', 'expired', 'cancelled', 'dispatching',
+                     'running', 'succeeded', 'failed', 'timed_out', 'unknown')),
+  state_changed_at INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX requests_pending_code ON requests (code) WHERE state = 'pending';
+CREATE UNIQUE INDEX requests_permission ON requests (session_id, permission_id);
+CREATE INDEX requests_state ON requests (state, expires_at);
+
+CREATE TRIGGER requests_content_immutable BEFORE UPDATE ON requests
+WHEN (NEW.id, NEW.code, NEW.content_hash, NEW.tool, NEW.input_kind, NEW.input, NEW.cwd, NEW.room,
+      NEW.project, NEW.session_id, NEW.permission_id, NEW.call_id, NEW.requester, NEW.requester_device,
+      NEW.rule, NEW.risk, NEW.policy_hash, NEW.approval, NEW.created_at, NEW.expires_at)
+  IS NOT (OLD.id, OLD.code, OLD.content_hash, OLD.tool, OLD.input_kind, OLD.input, OLD.cwd, OLD.room,
+      OLD.project, OLD.session_id, OLD.permission_id, OLD.call_id, OLD.requester, OLD.requester_device,
+      OLD.rule, OLD.risk, OLD.policy_hash, OLD.approval, OLD.created_at, OLD.expires_at)
+BEGIN SELECT RAISE(ABORT, 'approval requests are immutable: only state and prompt_event_id (once) may change'); END;
+
+CREATE TRIGGER requests_prompt_event_once BEFORE UPDATE OF prompt_event_id ON requests
+WHEN OLD.prompt_event_id IS NOT NULL AND NEW.prompt_event_id IS NOT OLD.prompt_event_id
+BEGIN SELECT RAISE(ABORT, 'prompt_event_id is set once'); END;
+
+CREATE TRIGGER requests_state_machine BEFORE UPDATE OF state ON requests
+WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
+  ('pending', 'approved'), ('pending', 'denied'), ('pending', 'expired'), ('pending', 'cancelled'),
+  ('approved', 'dispatching'), ('approved', 'cancelled'),
+  ('dispatching', 'running'), ('dispatching', 'succeeded'), ('dispatching', 'failed'),
+  ('dispatching', 'timed_out'), ('dispatching', 'unknown'),
+  ('running', 'succeeded'), ('running', 'failed'), ('running', 'timed_out'), ('running', 'unknown'))
+BEGIN SELECT RAISE(ABORT, 'illegal request state transition'); END;
+
+CREATE TRIGGER requests_no_delete BEFORE DELETE ON requests
+BEGIN SELECT RAISE(ABORT, 'approval requests are never deleted'); END;
+
+-- Votes and their withdrawals are both append-only: a withdrawal is a row of its own, so the
+-- vote as cast stays readable next to the fact that it was withdrawn.
+CREATE TABLE votes (
+  event_id        TEXT PRIMARY KEY,
+  request_id      TEXT NOT NULL REFERENCES requests (id),
+  content_hash    TEXT NOT NULL,
+  voter           TEXT NOT NULL,
+  device          TEXT,
+  via             TEXT NOT NULL CHECK (via IN ('reaction', 'command')),
+  encrypted       INTEGER NOT NULL CHECK (encrypted IN (0, 1)),
+  verified_device INTEGER NOT NULL CHECK (verified_device IN (0, 1)),
+  decision        TEXT NOT NULL CHECK (decision IN ('approve', 'deny', 'always')),
+  reason          TEXT,
+  origin_ts       INTEGER NOT NULL,
+  received_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX votes_request_voter ON votes (request_id, voter);
+
+CREATE TABLE vote_withdrawals (
+  event_id           TEXT PRIMARY KEY REFERENCES votes (event_id),
+  redaction_event_id TEXT,
+  withdrawn_by       TEXT NOT NULL,
+  withdrawn_at       INTEGER NOT NULL
+) STRICT;
+
+CREATE TRIGGER votes_one_active_per_voter BEFORE INSERT ON votes
+WHEN EXISTS (SELECT 1 FROM votes v WHERE v.request_id = NEW.request_id AND v.voter = NEW.voter
+             AND NOT EXISTS (SELECT 1 FROM vote_withdrawals w WHERE w.event_id = v.event_id))
+BEGIN SELECT RAISE(ABORT, 'this voter already has an active vote on this request'); END;
+CREATE TRIGGER votes_no_update BEFORE UPDATE ON votes
+BEGIN SELECT RAISE(ABORT, 'votes are append-only'); END;
+CREATE TRIGGER votes_no_delete BEFORE DELETE ON votes
+BEGIN SELECT RAISE(ABORT, 'votes are append-only'); END;
+CREATE TRIGGER vote_withdrawals_no_update BEFORE UPDATE ON vote_withdrawals
+BEGIN SELECT RAISE(ABORT, 'vote withdrawals are append-only'); END;
+CREATE TRIGGER vote_withdrawals_no_delete BEFORE DELETE ON vote_withdrawals
+BEGIN SELECT RAISE(ABORT, 'vote withdrawals are append-only'); END;
+
+-- One row per request that was ever dispatched: inserted by the claim, completed once.
+CREATE TABLE executions (
+  request_id    TEXT PRIMARY KEY REFERENCES requests (id),
+  claimed_by    TEXT NOT NULL,
+  claimed_at    INTEGER NOT NULL,
+  started_at    INTEGER,
+  ended_at      INTEGER,
+  exit_code     INTEGER,
+  duration_ms   INTEGER,
+  timed_out     INTEGER CHECK (timed_out IN (0, 1)),
+  output_sha256 TEXT,
+  output_bytes  INTEGER,
+  truncated     INTEGER CHECK (truncated IN (0, 1))
+) STRICT;
+
+CREATE TRIGGER executions_write_once BEFORE UPDATE ON executions
+WHEN (NEW.request_id, NEW.claimed_by, NEW.claimed_at) IS NOT (OLD.request_id, OLD.claimed_by, OLD.claimed_at)
+  OR (OLD.started_at IS NOT NULL AND NEW.started_at IS NOT OLD.started_at)
+  OR (OLD.ended_at IS NOT NULL AND (NEW.ended_at, NEW.exit_code, NEW.duration_ms, NEW.timed_out,
+      NEW.output_sha256, NEW.output_bytes, NEW.truncated) IS NOT (OLD.ended_at, OLD.exit_code,
+      OLD.duration_ms, OLD.timed_out, OLD.output_sha256, OLD.output_bytes, OLD.truncated))
+BEGIN SELECT RAISE(ABORT, 'execution rows are written once'); END;
+CREATE TRIGGER executions_no_delete BEFORE DELETE ON executions
+BEGIN SELECT RAISE(ABORT, 'execution rows are never deleted'); END;
+
+CREATE TABLE standing_rules (
+  id             TEXT PRIMARY KEY,
+  tool           TEXT NOT NULL,
+  argv_prefix    TEXT NOT NULL,
+  room           TEXT,
+  project        TEXT,
+  created_by     TEXT NOT NULL,
+  source_request TEXT REFERENCES requests (id),
+  created_at     INTEGER NOT NULL,
+  expires_at     INTEGER,
+  revoked_at     INTEGER,
+  revoked_by     TEXT,
+  CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
+) STRICT;
+
+CREATE TRIGGER standing_rules_revoke_only BEFORE UPDATE ON standing_rules
+WHEN (NEW.id, NEW.tool, NEW.argv_prefix, NEW.room, NEW.project, NEW.created_by, NEW.source_request,
+      NEW.created_at, NEW.expires_at)
+  IS NOT (OLD.id, OLD.tool, OLD.argv_prefix, OLD.room, OLD.project, OLD.created_by, OLD.source_request,
+      OLD.created_at, OLD.expires_at)
+  OR (OLD.revoked_at IS NOT NULL AND (NEW.revoked_at, NEW.revoked_by) IS NOT (OLD.revoked_at, OLD.revoked_by))
+BEGIN SELECT RAISE(ABORT, 'standing rules are immutable except for being revoked once'); END;
+CREATE TRIGGER standing_rules_no_delete BEFORE DELETE ON standing_rules
+BEGIN SELECT RAISE(ABORT, 'standing rules are never deleted; revoke them'); END;
+
+-- The hash chain (README: "The chain encoding"). The insert trigger keeps a buggy writer from
+-- forking or skipping: each row must extend the current head.
+CREATE TABLE audit (
+  seq       INTEGER PRIMARY KEY,
+  ts        INTEGER NOT NULL,
+  actor     TEXT NOT NULL,
+  event     TEXT NOT NULL,
+  body      TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+) STRICT;
+
+CREATE TRIGGER audit_extends_head BEFORE INSERT ON audit
+WHEN NEW.seq IS NOT coalesce((SELECT max(seq) FROM audit), 0) + 1
+  OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), '${zeros}')
+BEGIN SELECT RAISE(ABORT, 'audit entries must extend the chain head'); END;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+`;
+
+export const migrations: readonly Migration[] = [{ summary: "requests, votes, executions, standing rules, audit chain", sql: v1 }];
+
+export const schemaVersion = migrations.length;
