@@ -2,7 +2,7 @@
 // and the audit append that must run inside the operation's own transaction.
 import { type AuditEntry, appendEntry } from "./audit-chain.ts";
 import { CanonicalJsonError } from "./canonical-json.ts";
-import { type Db, writeTransaction } from "./database.ts";
+import { type Db, writeTransactions } from "./database.ts";
 import { AuditActor, AuditEventName, LedgerInputError, parseInput } from "./schemas.ts";
 import { type Sql, statementCache } from "./statements.ts";
 
@@ -38,6 +38,6 @@ export function createContext(db: Db, clock: () => number): LedgerContext {
         throw err;
       }
     },
-    write: (fn) => writeTransaction(db, fn),
+    write: writeTransactions(db),
   };
 }

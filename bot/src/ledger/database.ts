@@ -54,9 +54,10 @@ function checkVersion(path: string, found: number, supported: number): void {
  * re-reading the version inside the transaction so two processes opening at once apply each step once. */
 export function migrate(db: Db, path: string, steps: readonly Migration[]): void {
   checkVersion(path, userVersion(db), steps.length);
+  const write = writeTransactions(db);
   for (let target = 1; target <= steps.length; target++) {
     const step = steps[target - 1]!;
-    writeTransaction(db, () => {
+    write(() => {
       const current = userVersion(db);
       checkVersion(path, current, steps.length);
       if (current >= target) return;
@@ -70,7 +71,12 @@ export function migrate(db: Db, path: string, steps: readonly Migration[]): void
   }
 }
 
-/** Runs `fn` in BEGIN IMMEDIATE (a savepoint when already inside a transaction): all or nothing. */
-export function writeTransaction<T>(db: Db, fn: () => T): T {
-  return db.transaction(fn).immediate();
+export type WriteTransaction = <T>(fn: () => T) => T;
+
+/** Returns a runner for write transactions on `db`: `fn` runs in BEGIN IMMEDIATE (a savepoint when
+ * already inside a transaction), all or nothing. The wrapper is built once: building one per call
+ * cost more than the statements of a typical ledger write. */
+export function writeTransactions(db: Db): WriteTransaction {
+  const tx = db.transaction((fn: () => unknown) => fn());
+  return <T>(fn: () => T) => tx.immediate(fn) as T;
 }

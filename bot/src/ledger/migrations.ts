@@ -36,9 +36,10 @@ CREATE TABLE requests (
                      'running', 'succeeded', 'failed', 'timed_out', 'unknown')),
   state_changed_at INTEGER NOT NULL
 ) STRICT;
+-- Also the index of pending requests (few at any time) for listing and expiry; there is no index on
+-- state, because each one is another page to write, and fsync, on every decision.
 CREATE UNIQUE INDEX requests_pending_code ON requests (code) WHERE state = 'pending';
 CREATE UNIQUE INDEX requests_permission ON requests (session_id, permission_id);
-CREATE INDEX requests_state ON requests (state, expires_at);
 
 CREATE TRIGGER requests_content_immutable BEFORE UPDATE ON requests
 WHEN (NEW.id, NEW.code, NEW.content_hash, NEW.tool, NEW.input_kind, NEW.input, NEW.cwd, NEW.room,
@@ -66,9 +67,12 @@ CREATE TRIGGER requests_no_delete BEFORE DELETE ON requests
 BEGIN SELECT RAISE(ABORT, 'approval requests are never deleted'); END;
 
 -- Votes and their withdrawals are both append-only: a withdrawal is a row of its own, so the
--- vote as cast stays readable next to the fact that it was withdrawn.
+-- vote as cast stays readable next to the fact that it was withdrawn. audit_seq is the seq of the
+-- vote's audit entry, which also orders votes by arrival. WITHOUT ROWID saves a b-tree (a page per
+-- decision) for tables keyed by a text id.
 CREATE TABLE votes (
   event_id        TEXT PRIMARY KEY,
+  audit_seq       INTEGER NOT NULL,
   request_id      TEXT NOT NULL REFERENCES requests (id),
   content_hash    TEXT NOT NULL,
   voter           TEXT NOT NULL,
@@ -80,7 +84,7 @@ CREATE TABLE votes (
   reason          TEXT,
   origin_ts       INTEGER NOT NULL,
   received_at     INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX votes_request_voter ON votes (request_id, voter);
 
 CREATE TABLE vote_withdrawals (
@@ -88,7 +92,7 @@ CREATE TABLE vote_withdrawals (
   redaction_event_id TEXT,
   withdrawn_by       TEXT NOT NULL,
   withdrawn_at       INTEGER NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TRIGGER votes_one_active_per_voter BEFORE INSERT ON votes
 WHEN EXISTS (SELECT 1 FROM votes v WHERE v.request_id = NEW.request_id AND v.voter = NEW.voter
@@ -116,7 +120,7 @@ CREATE TABLE executions (
   output_sha256 TEXT,
   output_bytes  INTEGER,
   truncated     INTEGER CHECK (truncated IN (0, 1))
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TRIGGER executions_write_once BEFORE UPDATE ON executions
 WHEN (NEW.request_id, NEW.claimed_by, NEW.claimed_at) IS NOT (OLD.request_id, OLD.claimed_by, OLD.claimed_at)

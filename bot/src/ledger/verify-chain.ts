@@ -24,30 +24,45 @@ export type VerifyResult =
   | { ok: true; count: number; head: ChainHead; anchorsChecked: number }
   | { ok: false; seq: number; reason: VerifyFailureReason; message: string; verified: number };
 
+type Row = [seq: number, ts: number, actor: string, event: string, body: string, prevHash: string, hash: string];
+
+/** Rows per read: paged `.all()` measured faster than `.iterate()` here, and keeps memory flat. */
+const pageSize = 2000;
+
 export function verifyChain(db: Db, anchors: readonly Anchor[] = []): VerifyResult {
+  // One read transaction, so every page comes from the same snapshot of the file.
+  return db.transaction(() => walk(db, anchors))();
+}
+
+function walk(db: Db, anchors: readonly Anchor[]): VerifyResult {
   const pending = [...anchors].sort((a, b) => a.seq - b.seq);
+  const page = db.prepare("SELECT seq, ts, actor, event, body, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?").raw();
   let next = 0;
   let expected = 1;
   let prev = genesisHash;
-  const rows = db.prepare("SELECT seq, ts, actor, event, body, prev_hash, hash FROM audit ORDER BY seq").raw().iterate() as IterableIterator<
-    [number, number, string, string, string, string, string]
-  >;
-  for (const row of rows) {
-    // Leaving the loop early (return) closes the statement's iterator.
-    const seq = row[0];
-    if (seq !== expected) return failure("seq_gap", expected, `entry is missing (the next entry has seq ${seq})`);
-    if (row[5] !== prev) return failure("broken_prev_link", seq, `prev_hash ${row[5]} does not match the previous entry's hash ${prev}`);
-    const computed = hash(
-      "sha256",
-      `{"actor":${JSON.stringify(row[2])},"body":${row[4]},"event":${JSON.stringify(row[3])},"prev_hash":"${prev}","seq":${seq},"ts":${row[1]}}`,
-    );
-    if (computed !== row[6]) return failure("content_hash_mismatch", seq, `content hash mismatch (stored ${row[6]}, computed ${computed})`);
-    while (next < pending.length && pending[next]!.seq === seq) {
-      const anchor = pending[next++]!;
-      if (anchor.hash !== computed) return failure("anchor_mismatch", seq, `anchor hash mismatch (anchor ${anchor.hash}, chain ${computed})`);
+  let after = Number.MIN_SAFE_INTEGER;
+  // Actors and event names repeat from row to row; quoting each only when it changes saves time.
+  let actor = "";
+  let actorJson = '""';
+  let event = "";
+  let eventJson = '""';
+  for (let rows = page.all(after, pageSize) as Row[]; rows.length > 0; rows = page.all(after, pageSize) as Row[]) {
+    for (const row of rows) {
+      const seq = row[0];
+      if (seq !== expected) return failure("seq_gap", expected, `entry is missing (the next entry has seq ${seq})`);
+      if (row[5] !== prev) return failure("broken_prev_link", seq, `prev_hash ${row[5]} does not match the previous entry's hash ${prev}`);
+      if (row[2] !== actor) actorJson = JSON.stringify((actor = row[2]));
+      if (row[3] !== event) eventJson = JSON.stringify((event = row[3]));
+      const computed = hash("sha256", `{"actor":${actorJson},"body":${row[4]},"event":${eventJson},"prev_hash":"${prev}","seq":${seq},"ts":${row[1]}}`);
+      if (computed !== row[6]) return failure("content_hash_mismatch", seq, `content hash mismatch (stored ${row[6]}, computed ${computed})`);
+      while (next < pending.length && pending[next]!.seq === seq) {
+        const anchor = pending[next++]!;
+        if (anchor.hash !== computed) return failure("anchor_mismatch", seq, `anchor hash mismatch (anchor ${anchor.hash}, chain ${computed})`);
+      }
+      prev = computed;
+      expected = seq + 1;
     }
-    prev = computed;
-    expected = seq + 1;
+    after = rows[rows.length - 1]![0];
   }
   const count = expected - 1;
   const beyond = pending[next];

@@ -61,12 +61,12 @@ export function getVote(ctx: LedgerContext, eventId: string): VoteRecord | null 
 
 /** Every vote ever cast on the request, withdrawn ones included, in the order they arrived. */
 export function listVotes(ctx: LedgerContext, requestId: string): VoteRecord[] {
-  return (ctx.sql(`${selectVotes} WHERE v.request_id = ? ORDER BY v.rowid`).all(requestId) as VoteRow[]).map(toVote);
+  return (ctx.sql(`${selectVotes} WHERE v.request_id = ? ORDER BY v.audit_seq`).all(requestId) as VoteRow[]).map(toVote);
 }
 
 /** The votes that stand: at most one per voter, none withdrawn, in the order they arrived. */
 export function tally(ctx: LedgerContext, requestId: string): VoteRecord[] {
-  return (ctx.sql(`${selectVotes} WHERE v.request_id = ? AND w.event_id IS NULL ORDER BY v.rowid`).all(requestId) as VoteRow[]).map(toVote);
+  return (ctx.sql(`${selectVotes} WHERE v.request_id = ? AND w.event_id IS NULL ORDER BY v.audit_seq`).all(requestId) as VoteRow[]).map(toVote);
 }
 
 interface VoteTarget {
@@ -113,13 +113,13 @@ export function recordVote(ctx: LedgerContext, input: NewVote): VoteOutcome {
       ctx.audit(v.voter, "request.review.ignored", { ...body, why: refusal });
       return { counted: false, reason: refusal, state: req.state };
     }
+    const { seq } = ctx.audit(v.voter, "request.review", body);
     ctx
       .sql(
-        `INSERT INTO votes (event_id, request_id, content_hash, voter, device, via, encrypted, verified_device, decision, reason, origin_ts, received_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO votes (event_id, audit_seq, request_id, content_hash, voter, device, via, encrypted, verified_device, decision, reason, origin_ts, received_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(v.eventId, v.requestId, req.content_hash, v.voter, v.device, v.via, v.encrypted ? 1 : 0, v.verifiedDevice ? 1 : 0, v.decision, v.reason, v.originTs, receivedAt);
-    ctx.audit(v.voter, "request.review", body);
+      .run(v.eventId, seq, v.requestId, req.content_hash, v.voter, v.device, v.via, v.encrypted ? 1 : 0, v.verifiedDevice ? 1 : 0, v.decision, v.reason, v.originTs, receivedAt);
     const vote: VoteRecord = {
       eventId: v.eventId,
       requestId: v.requestId,
