@@ -3,6 +3,7 @@
 export type CliHandler = (args: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<CliHandler> }> = {
+  audit: { summary: "verify, export or tail the audit chain", load: async () => (await import("./audit-command.ts")).auditCommand },
 };
 
 function usage(): string {
