@@ -58,7 +58,11 @@ export type AgentSettings = z.infer<typeof AgentSettings>;
 export function parseAgentSettings(input: unknown, path = "agent"): AgentSettings {
   const result = AgentSettings.safeParse(input);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((i) => `${[path, ...i.path.map(String)].join(".")}: ${i.message}`);
+  const at = (...keys: PropertyKey[]) => [path, ...keys.map(String)].join(".");
+  const provider = (input as { provider?: unknown } | null)?.provider;
+  const lines = result.error.issues.flatMap((i) =>
+    i.code === "unrecognized_keys" ? i.keys.map((k) => `${at(...i.path, k)}: not a setting for provider ${JSON.stringify(provider)}`) : [`${at(...i.path)}: ${i.message}`],
+  );
   throw new Error(`invalid agent settings\n${lines.join("\n")}`);
 }
 

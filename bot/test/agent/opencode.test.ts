@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { match, plan, startScriptedLlm, type ScriptedLlm } from "@pocketcoder/testkit/scripted-llm";
 import { startTestOpencode, type TestOpencode } from "@pocketcoder/testkit/opencode";
 import { AgentEvents, agentEventTypes, type AgentEvent } from "../../src/agent/events.ts";
-import { createSession, pendingPermissions, replyPermission, sendPrompt } from "../../src/agent/sessions.ts";
+import { createSession, pendingPermissions, replyPermission, sendPrompt, stopSession } from "../../src/agent/sessions.ts";
 import { TurnRenderer } from "../../src/agent/turn-renderer.ts";
 
 const botSecret = "bot-secret-value-that-must-not-leak";
@@ -148,6 +148,21 @@ describe("opencode bridge (real opencode, scripted model)", () => {
     for (const [path, method] of needed) expect(doc.paths[path]?.[method], `${method.toUpperCase()} ${path}`).toBeDefined();
     const text = JSON.stringify(doc);
     for (const type of agentEventTypes) expect(text, type).toContain(`"${type}"`);
+  });
+
+  it("stopping a session blocked on a permission aborts the turn and leaves nothing pending", async () => {
+    llm.reply.toolCall("bash", { command: "touch stopped-ran.txt", description: "touch a file" }, { id: "call_stop" });
+    const sessionID = await createSession(oc.client, { directory: oc.directory, title: "stop turn" });
+    await sendPrompt(oc.client, { directory: oc.directory, sessionID, text: "touch it" });
+    const asked = await rec.waitFor(sessionID, "permission.asked");
+    const modelCalls = llm.requests.length;
+
+    expect(await stopSession(oc.client, { directory: oc.directory, sessionID })).toEqual([asked.properties.id]);
+    await rec.waitFor(sessionID, "session.idle");
+    expect(await pendingPermissions(oc.client, { directory: oc.directory, sessionID })).toEqual([]);
+    expect(existsSync(join(oc.directory, "stopped-ran.txt"))).toBe(false);
+    expect(llm.requests.length).toBe(modelCalls); // the model was not asked to go on
+    expect(rec.render(sessionID).render()).toContain("⏹ Stopped.");
   });
 
   // Last: it kills the server the other tests share.
