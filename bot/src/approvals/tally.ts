@@ -1,16 +1,8 @@
 // Counts the votes on one approval request. Pure: the caller supplies the room's view at decision
 // time (membership and power levels), so the same votes give the same outcome wherever counted.
-export interface ApprovalSpec {
-  quorum: number;
-  /** Eligible with at least this room power level. */
-  minPowerLevel?: number;
-  /** Eligible when listed; with minPowerLevel as well, either one suffices. */
-  users?: string[];
-  selfApproval: boolean;
-  strict: boolean;
-  /** Eligible denials needed to deny; one by default. */
-  denyQuorum?: number;
-}
+import type { ApprovalSpec } from "../ledger/schemas.ts";
+
+export type { ApprovalSpec };
 
 export interface Vote {
   eventId: string;
