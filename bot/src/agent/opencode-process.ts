@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "../log.ts";
 import type { OpencodeLaunchConfig } from "./opencode-config.ts";
 
 export const opencodeUser = "opencode";
+const stableAfterMs = 60_000;
 
 export type OpencodeProcessOptions = {
   /** Folder for opencode's HOME and XDG dirs (database, logs, caches). Created if missing. */
@@ -78,6 +79,9 @@ export class OpencodeProcess extends EventEmitter<OpencodeProcessEvents> {
   private current: { url: string; client: OpencodeClient } | undefined;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  private restarting: Promise<void> | undefined;
+  private servingSince = 0;
+  private quickCrashes = 0;
   private readonly log: Logger;
 
   private constructor(private readonly opts: OpencodeProcessOptions) {
@@ -112,6 +116,7 @@ export class OpencodeProcess extends EventEmitter<OpencodeProcessEvents> {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
+    await this.restarting?.catch(() => undefined); // a restart under way would otherwise outlive stop()
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -189,6 +194,7 @@ export class OpencodeProcess extends EventEmitter<OpencodeProcessEvents> {
     });
     const client = createOpencodeClient({ baseUrl: url, directory: this.opts.directory, headers: { Authorization: this.authorization } });
     this.current = { url, client };
+    this.servingSince = Date.now();
     ready = true;
     this.log.info("opencode serving", { url, pid: child.pid });
   }
@@ -205,7 +211,7 @@ export class OpencodeProcess extends EventEmitter<OpencodeProcessEvents> {
         reject(new Error(`${e.message}\n${err.slice(-2000)}`));
       };
       child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-        out += chunk;
+        out = (out + chunk).slice(-4096);
         const m = /opencode server listening on (http:\/\/\S+)/.exec(out);
         if (m) {
           clearTimeout(timer);
@@ -236,7 +242,9 @@ export class OpencodeProcess extends EventEmitter<OpencodeProcessEvents> {
     this.current = undefined;
     this.log.warn("opencode exited", { code: exit.code, signal: exit.signal });
     this.emit("exit", exit);
-    this.scheduleRestart(1);
+    // A server that keeps dying soon after starting gets the growing backoff, not a restart a second.
+    this.quickCrashes = Date.now() - this.servingSince < stableAfterMs ? this.quickCrashes + 1 : 1;
+    this.scheduleRestart(this.quickCrashes);
   }
 
   private scheduleRestart(attempt: number): void {
@@ -244,12 +252,13 @@ export class OpencodeProcess extends EventEmitter<OpencodeProcessEvents> {
     const delay = Math.min(base * 2 ** (attempt - 1), this.opts.maxRestartDelayMs ?? 30_000);
     this.restartTimer = setTimeout(() => {
       if (this.stopping) return;
-      this.launch().then(
+      this.restarting = this.launch();
+      this.restarting.then(
         () => {
-          if (this.stopping) return void this.stop();
-          this.emit("restarted", { url: this.url, attempt });
+          if (!this.stopping) this.emit("restarted", { url: this.url, attempt });
         },
         (error: Error) => {
+          if (this.stopping) return;
           this.log.error("opencode restart failed", { attempt, error });
           this.emit("restart-failed", { error, attempt });
           this.scheduleRestart(attempt + 1);
