@@ -24,7 +24,7 @@ function encode(value: unknown, path: string): string {
     case "object":
       return Array.isArray(value) ? encodeArray(value, path) : encodeObject(value as Record<string, unknown>, path);
     default:
-      throw new CanonicalJsonError(`${path}: a ${typeof value} cannot be encoded as JSON`);
+      throw new CanonicalJsonError(`${path}: ${typeof value} values cannot be encoded as JSON`);
   }
 }
 

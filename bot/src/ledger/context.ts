@@ -30,7 +30,7 @@ export function createContext(db: Db, clock: () => number): LedgerContext {
     now,
     audit(actor, event, body) {
       parseInput(AuditActor, actor, event, "actor");
-      parseInput(AuditEventName, event, "audit", "event");
+      parseInput(AuditEventName, event, "append", "event");
       try {
         return appendEntry(sql, now(), actor, event, body);
       } catch (err) {
