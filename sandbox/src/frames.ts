@@ -1,0 +1,35 @@
+// The exec stream's framing: [type: 1 byte][length: uint32 BE][payload]. See protocol.ts frameTypes.
+
+export function encodeFrame(type: number, payload: Buffer | string): Buffer[] {
+  const body = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
+  const head = Buffer.allocUnsafe(5);
+  head[0] = type;
+  head.writeUInt32BE(body.length, 1);
+  return [head, body];
+}
+
+export interface Frame {
+  type: number;
+  payload: Buffer;
+}
+
+/** Splits a byte stream into frames, whatever the chunking. */
+export class FrameDecoder {
+  private pending: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Frame[] {
+    this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const frames: Frame[] = [];
+    while (this.pending.length >= 5) {
+      const len = this.pending.readUInt32BE(1);
+      if (this.pending.length < 5 + len) break;
+      frames.push({ type: this.pending[0]!, payload: Buffer.from(this.pending.subarray(5, 5 + len)) });
+      this.pending = this.pending.subarray(5 + len);
+    }
+    return frames;
+  }
+
+  get leftover(): number {
+    return this.pending.length;
+  }
+}

@@ -1,0 +1,202 @@
+// One agent session = one tmux session with one pane running the sandboxed shell. Commands run one
+// at a time; the rest wait in a bounded queue. A dead shell is respawned and its init re-sourced.
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { EventLog } from "./events.ts";
+import type { ExecRun, PaneAccess } from "./exec-run.ts";
+import { LogFollower } from "./log-follower.ts";
+import type { Logger } from "./log.ts";
+import { helloMarker } from "./shell-init.ts";
+import type { PaneState, Tmux } from "./tmux.ts";
+
+export interface SessionDeps {
+  tmux: Tmux;
+  events: EventLog;
+  log: Logger;
+  paneArgv: string[];
+  workspace: string;
+  logsDir: string;
+  queueMax: number;
+  pollMs: number;
+  readyTimeoutMs: number;
+}
+
+export class BusyError extends Error {}
+
+const width = 200;
+const height = 50;
+
+export class AgentSession {
+  state: "starting" | "idle" | "running" | "failed" = "starting";
+  failure: string | null = null;
+  current: ExecRun | null = null;
+  private queue: ExecRun[] = [];
+  private respawning: Promise<void> | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly id: string,
+    readonly tmuxName: string,
+    public paneId: string,
+    private readonly deps: SessionDeps,
+  ) {}
+
+  /** Starts the tmux session, attaches the lossless log, and waits until the shell has read its init. */
+  static async create(id: string, tmuxName: string, deps: SessionDeps): Promise<AgentSession> {
+    const log = join(deps.logsDir, `${tmuxName}.log`);
+    closeSync(openSync(log, "a", 0o600));
+    const paneId = await deps.tmux.newSession(tmuxName, id, deps.workspace, deps.paneArgv, width, height);
+    const session = new AgentSession(id, tmuxName, paneId, deps);
+    await deps.tmux.pipeTo(paneId, log);
+    await session.hello();
+    session.state = "idle";
+    deps.events.emit({ type: "session.created", session: id, tmuxSession: tmuxName });
+    return session;
+  }
+
+  /** Takes over a session a previous runner started; its shell and log pipe are still there. */
+  static async adopt(pane: PaneState, deps: SessionDeps): Promise<AgentSession> {
+    const session = new AgentSession(pane.agentSession, pane.session, pane.paneId, deps);
+    if (!pane.piped) await deps.tmux.pipeTo(pane.paneId, session.paneLog);
+    session.state = "idle";
+    return session;
+  }
+
+  get paneLog(): string {
+    return join(this.deps.logsDir, `${this.tmuxName}.log`);
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  access(): PaneAccess {
+    return {
+      tmux: this.deps.tmux,
+      paneId: this.paneId,
+      tmuxSession: this.tmuxName,
+      paneLog: this.paneLog,
+      panePid: async () => {
+        const pane = (await this.deps.tmux.panes()).find((p) => p.paneId === this.paneId);
+        return pane && !pane.dead ? pane.pid : null;
+      },
+      respawn: (reason) => this.respawn(reason, null),
+    };
+  }
+
+  /** Queues a run; throws BusyError when the queue is full. Returns the queue position (0 = runs now). */
+  enqueue(run: ExecRun): number {
+    if (this.queue.length >= this.deps.queueMax) {
+      throw new BusyError(`session ${this.id} is busy: ${this.queue.length} commands are already waiting (the limit is ${this.deps.queueMax})`);
+    }
+    this.queue.push(run);
+    const position = this.current ? this.queue.length : 0;
+    this.deps.events.emit({ type: "exec.queued", session: this.id, callId: run.spec.callId, execId: run.spec.execId, position });
+    this.pump();
+    return position;
+  }
+
+  /** Takes a not-yet-started run out of the queue. */
+  dequeue(run: ExecRun): boolean {
+    const i = this.queue.indexOf(run);
+    if (i < 0) return false;
+    this.queue.splice(i, 1);
+    return true;
+  }
+
+  /** Marks an adopted, already-running command as this session's current one. */
+  resume(run: ExecRun): void {
+    this.current = run;
+    this.state = "running";
+  }
+
+  runFinished(run: ExecRun): void {
+    if (this.current !== run) return;
+    this.current = null;
+    if (this.state === "running") this.state = "idle";
+    this.pump();
+  }
+
+  /** Called by the runner's pane poll. */
+  observe(pane: PaneState): void {
+    if (pane.dead && !this.respawning && !this.closed) void this.respawn(`the shell exited with status ${pane.deadStatus ?? "unknown"}`, pane.deadStatus);
+  }
+
+  /** Fails every queued and running command: the tmux session is gone. */
+  vanish(reason: string): void {
+    this.closed = true;
+    this.state = "failed";
+    this.failure = reason;
+    for (const run of this.queue.splice(0)) run.lost(reason);
+    this.current?.lost(reason);
+  }
+
+  async close(): Promise<void> {
+    this.vanish("the session was closed");
+    await this.deps.tmux.killSession(this.tmuxName).catch(() => {});
+    this.deps.events.emit({ type: "session.closed", session: this.id });
+  }
+
+  private pump(): void {
+    if (this.current || this.state !== "idle" || this.respawning) return;
+    const next = this.queue.shift();
+    if (!next) return;
+    this.current = next;
+    this.state = "running";
+    next.start(this.access()).catch((e: unknown) => {
+      this.deps.log.error("command start failed", { execId: next.spec.execId, error: e });
+      next.lost("the runner failed to start the command");
+    });
+  }
+
+  private respawn(reason: string, exitStatus: number | null): Promise<void> {
+    this.respawning ??= (async () => {
+      this.current?.paneDied(exitStatus);
+      try {
+        await this.deps.tmux.respawn(this.paneId);
+        const pane = (await this.deps.tmux.panes()).find((p) => p.paneId === this.paneId);
+        if (pane && !pane.piped) await this.deps.tmux.pipeTo(this.paneId, this.paneLog);
+        await this.hello();
+        this.state = this.current ? "running" : "idle";
+        this.deps.events.emit({ type: "pane.respawned", session: this.id, exitStatus, reason });
+        this.deps.log.warn("pane respawned", { session: this.id, reason });
+      } catch (e) {
+        this.state = "failed";
+        this.failure = `could not restart the shell: ${(e as Error).message}`;
+        this.deps.log.error("respawn failed", { session: this.id, error: e });
+      } finally {
+        this.respawning = null;
+      }
+      this.pump();
+    })();
+    return this.respawning;
+  }
+
+  /** Types ` __pc_hello <nonce>` and waits for the shell to answer: proof that init.sh was sourced. */
+  private async hello(): Promise<void> {
+    const nonce = randomBytes(8).toString("hex");
+    const marker = Buffer.from(helloMarker(nonce), "latin1");
+    let carry = Buffer.alloc(0);
+    let follower: LogFollower | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const seen = new Promise<void>((resolve, reject) => {
+      follower = new LogFollower(this.paneLog, statSync(this.paneLog).size, (b) => {
+        carry = Buffer.concat([carry, b]);
+        if (carry.includes(marker)) resolve();
+        else carry = carry.subarray(Math.max(0, carry.length - marker.length));
+      }, this.deps.pollMs);
+      timer = setTimeout(() => reject(new Error("the shell did not start")), this.deps.readyTimeoutMs);
+    });
+    try {
+      await this.deps.tmux.typeLine(this.paneId, ` __pc_hello ${nonce}`);
+      await seen;
+    } catch (e) {
+      const screen = await this.deps.tmux.capture(this.paneId).catch(() => "");
+      throw new Error(`${(e as Error).message}; the terminal shows: ${screen.trim().slice(-500) || "(nothing)"}`);
+    } finally {
+      (follower as LogFollower | null)?.stop();
+      if (timer) clearTimeout(timer);
+    }
+  }
+}
