@@ -5,6 +5,7 @@ import { accessSync, constants, existsSync, readFileSync, rmSync, statSync, writ
 import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { z } from "zod";
+import { LoopYaml, readLoopConfig, type LoopConfig } from "./loop-config.ts";
 
 /** `@localpart:server`, server being a host name, IPv4 or [IPv6] literal with an optional port. */
 const mxidPattern = /^@[a-z0-9._=\-/+]+:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
@@ -41,7 +42,8 @@ export const BotConfig = z.object({
   allowUnencrypted: z.boolean().default(false),
   operator: MatrixUserId.optional(),
 });
-export type BotConfig = z.infer<typeof BotConfig>;
+/** `loop` is set when an agent is configured (loop-config.ts): rooms then talk to it. */
+export type BotConfig = z.infer<typeof BotConfig> & { loop?: LoopConfig };
 
 type Field = keyof z.input<typeof BotConfig>;
 
@@ -68,6 +70,7 @@ const YamlFile = z
     allowedServers: z.array(z.string()),
     allowUnencrypted: z.boolean(),
     operator: z.string(),
+    ...LoopYaml,
   })
   .partial()
   .strict();
@@ -245,8 +248,10 @@ export function loadConfig(opts: LoadConfigOptions): ConfigResult {
     const dirProblem = dataDirProblem(input.dataDir);
     if (dirProblem) problems.push(`${source.dataDir}: ${dirProblem}`);
   }
+  const loop = readLoopConfig({ yaml, env, file, fileDir, cwd });
+  problems.push(...loop.problems);
   if (problems.length > 0 || !parsed.success) return { ok: false, problems };
-  return { ok: true, config: parsed.data, file };
+  return { ok: true, config: { ...parsed.data, ...(loop.config ? { loop: loop.config } : {}) }, file };
 }
 
 /** The message printed when the configuration is unusable: one line per problem. */
