@@ -1,0 +1,145 @@
+// Paths as rules see them: a command's path-like operands, resolved against the directory the
+// command runs in and normalised lexically (`/usr/../` is `/`), with `~` kept as the home marker.
+// Unknown directories resolve under a sentinel root that is outside every workspace.
+import type { PathList } from "./compile.ts";
+import { bindVars, globCovers, globsIntersect, type GlobToken, shellGlobAlternatives } from "./glob.ts";
+import type { Arg } from "./words.ts";
+
+/** Stands for a workspace or directory nobody told us about. */
+export const UNKNOWN_WORKSPACE = "/\u0000workspace";
+/** Stands for "somewhere we could not follow" (e.g. after `cd "$X"`): outside every workspace. */
+export const UNKNOWN_DIR = "/\u0000unknown";
+
+export interface PathVars {
+  workspace: string;
+  cwd: string;
+  [name: string]: string;
+}
+
+export function normalizePath(p: string): string {
+  const home = p === "~" || p.startsWith("~/");
+  const absolute = p.startsWith("/");
+  const body = home ? p.slice(1) : p;
+  const out: string[] = [];
+  for (const seg of body.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === ".." && out.length > 0 && out[out.length - 1] !== "..") out.pop();
+    else if (seg === ".." && (absolute || home)) {
+      if (home) out.push("..");
+    } else out.push(seg);
+  }
+  const joined = out.join("/");
+  if (home) return joined ? `~/${joined}` : "~";
+  if (absolute) return `/${joined}`;
+  return joined || ".";
+}
+
+export function resolvePath(p: string, base: string): string {
+  if (p.startsWith("/") || p === "~" || p.startsWith("~/")) return normalizePath(p);
+  return normalizePath(`${base}/${p}`);
+}
+
+/** The words of a command that may name files: operands, `--opt=VALUE` values, `if=`/`of=` values, `@file`. */
+export function pathOperands(argv: Arg[]): Arg[] {
+  const out: Arg[] = [];
+  let afterDashDash = false;
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const v = arg.value;
+    if (!afterDashDash && v === "--") {
+      afterDashDash = true;
+      continue;
+    }
+    const eq = v.indexOf("=");
+    if (!afterDashDash && v.startsWith("-")) {
+      if (eq > 0) out.push(slice(arg, eq + 1));
+      continue;
+    }
+    out.push(arg);
+    if (eq > 0) out.push(slice(arg, eq + 1));
+    if (v.startsWith("@") && v.length > 1) out.push(slice(arg, 1));
+  }
+  return out;
+}
+
+function slice(arg: Arg, from: number): Arg {
+  return { ...arg, value: arg.value.slice(from), mask: arg.mask?.slice(from) ?? null };
+}
+
+export type Certainty = "possibly" | "certainly";
+
+/**
+ * Whether a path operand matches a rule's path list. `possibly` (used by ask and deny rules)
+ * says yes when any file the word could name matches; `certainly` (used by allow rules) only
+ * when every one does.
+ */
+export function pathListMatches(list: PathList, arg: Arg, base: string, vars: PathVars, mode: Certainty): boolean {
+  if (arg.glob) return globPathMatches(list, arg, base, vars, mode);
+  if (arg.dynamic && mode === "certainly") return false;
+  const resolved = resolvePath(arg.value, base);
+  const test = (p: string) =>
+    (list.include.length === 0 || list.include.some((g) => g.test(p, vars))) && !list.exclude.some((g) => g.test(p, vars));
+  if (test(resolved)) return true;
+  if (mode === "certainly") return false;
+  const written = normalizePath(arg.value);
+  return written !== resolved && test(written);
+}
+
+function globPathMatches(list: PathList, arg: Arg, base: string, vars: PathVars, mode: Certainty): boolean {
+  const shell = resolvedGlobAlternatives(arg, base);
+  const climbs = mayClimb(arg);
+  const possibly = (globs: GlobToken[][][]) =>
+    climbs || globs.some((alts) => alts.some((alt) => shell.some((tokens) => globsIntersect(bindVars(alt, vars), tokens, true, true))));
+  const certainly = (globs: GlobToken[][][]) =>
+    !climbs && shell.every((tokens) => globs.some((alts) => alts.some((alt) => globCovers(bindVars(alt, vars), tokens, true))));
+  if (mode === "certainly") {
+    return (list.include.length === 0 || certainly(list.includeTokens)) && !possibly(list.excludeTokens);
+  }
+  return (list.include.length === 0 || possibly(list.includeTokens)) && !certainly(list.excludeTokens);
+}
+
+/**
+ * Whether a glob could climb out of its literal directory: from the first wildcard segment on,
+ * `..` itself or a pattern starting with `.` or `[` (older bash lets `.*` match `..`).
+ */
+function mayClimb(arg: Arg): boolean {
+  let globbed = false;
+  for (const seg of arg.value.split("/")) {
+    globbed ||= /[*?[]/.test(seg);
+    if (globbed && (seg === ".." || (/[*?[]/.test(seg) && /^[.[]/.test(seg)))) return true;
+  }
+  return false;
+}
+
+/** Token alternatives of a globbed path: the directories before the first pattern resolved and normalised. */
+function resolvedGlobAlternatives(arg: Arg, base: string): GlobToken[][] {
+  const value = arg.value;
+  const mask = arg.mask ?? "";
+  let offset = 0;
+  for (const seg of value.split("/")) {
+    let globbed = false;
+    for (let i = 0; i < seg.length; i++) if (mask[offset + i] === "u" && "*?[".includes(seg[i]!)) globbed = true;
+    if (globbed) break;
+    offset += seg.length + 1;
+  }
+  offset = Math.min(offset, value.length);
+  const dir = resolvePath(value.slice(0, offset) || ".", base);
+  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
+  const lits = prefix.split("").map((c): GlobToken => ({ t: "lit", c }));
+  return shellGlobAlternatives(value.slice(offset), mask.slice(offset)).map((alt) => [...lits, ...alt]);
+}
+
+/**
+ * Whether every file a word can name lies in `dir` or below: for a glob, its literal start must
+ * be inside and no segment may match `..`.
+ */
+export function certainlyUnder(dir: string, arg: Arg, base: string): boolean {
+  if (arg.dynamic) return false;
+  const root = normalizePath(dir);
+  const inside = (p: string) => root === "/" || p === root || p.startsWith(`${root}/`);
+  if (!arg.glob) return inside(resolvePath(arg.value, base));
+  const firstGlob = arg.value.split("").findIndex((c, i) => arg.mask?.[i] === "u" && "*?[".includes(c));
+  const literal = arg.value.slice(0, firstGlob < 0 ? arg.value.length : firstGlob);
+  const literalDir = resolvePath(literal.slice(0, literal.lastIndexOf("/") + 1) || ".", base);
+  return !mayClimb(arg) && inside(literalDir);
+}
