@@ -317,7 +317,7 @@ export function evaluate(request: PolicyRequest, context: EvaluateContext): Deci
   globalFloors.push(...analysis.floors);
   const rules = rulesFor(env.policy, "bash");
   const verdicts = analysis.units.map((u: Unit) => (u.kind === "command" ? judgeCommand(u, env, rules) : judgeRedirect(u, env, rules)));
-  if (verdicts.length === 0) globalFloors.push({ id: "empty", why: "it contains no command" });
+  if (verdicts.length === 0 && globalFloors.length === 0) globalFloors.push({ id: "empty", why: "it contains no command" });
   for (const f of globalFloors) verdicts.push({ text: summarise(text), decision: "ask", rule: null, floor: f });
   const standing = findStandingRule(request, analysis, verdicts, globalFloors, env.policy, context);
   if (standing) return decide([{ ...verdicts[0]!, decision: "allow", standing }], env, { standing });
