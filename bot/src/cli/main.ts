@@ -5,6 +5,7 @@ export type CliHandler = (args: string[]) => Promise<number>;
 const commands: Record<string, { summary: string; load: () => Promise<CliHandler> }> = {
   audit: { summary: "verify, export or tail the audit chain", load: async () => (await import("./audit-command.ts")).auditCommand },
   doctor: { summary: "check the configuration and the homeserver", load: async () => (await import("./doctor-command.ts")).doctorCommand },
+  policy: { summary: "check a command against the policy, or lint the policy", load: async () => (await import("./policy-command.ts")).run },
 };
 
 function usage(): string {
