@@ -32,6 +32,19 @@ async function checkHomeserver(url: string): Promise<Check> {
   }
 }
 
+/** The device's ed25519 key as the homeserver hands it to other users (what Element shows). */
+async function publishedDeviceKey(url: string, session: Session): Promise<string | undefined> {
+  const res = await fetch(`${url}/_matrix/client/v3/keys/query`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${session.accessToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ device_keys: { [session.userId]: [session.deviceId] } }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (!res.ok) return undefined;
+  const body = (await res.json()) as { device_keys?: Record<string, Record<string, { keys?: Record<string, string> }>> };
+  return body.device_keys?.[session.userId]?.[session.deviceId]?.keys?.[`ed25519:${session.deviceId}`];
+}
+
 async function checkToken(config: BotConfig, session: Session): Promise<Check> {
   try {
     const res = await fetch(`${config.homeserverUrl}/_matrix/client/v3/account/whoami`, {
@@ -41,7 +54,8 @@ async function checkToken(config: BotConfig, session: Session): Promise<Check> {
     if (res.status === 401) return { status: "FAIL", name: "access token", detail: "the homeserver rejects the saved access token" };
     if (!res.ok) return { status: "FAIL", name: "access token", detail: `whoami answered HTTP ${res.status}` };
     const me = (await res.json()) as { user_id?: string; device_id?: string };
-    return { status: "ok", name: "access token", detail: `accepted for ${me.user_id} (device ${me.device_id})` };
+    const key = await publishedDeviceKey(config.homeserverUrl, session);
+    return { status: "ok", name: "access token", detail: `accepted for ${me.user_id} (device ${me.device_id}, ed25519 key ${key ?? "not published"})` };
   } catch (e) {
     return { status: "FAIL", name: "access token", detail: `whoami failed: ${(e as Error).message}` };
   }
