@@ -89,6 +89,9 @@ export class ExecRun {
   private laddering = false;
   private finishedResolve!: () => void;
   readonly finished = new Promise<void>((r) => (this.finishedResolve = r));
+  private begunResolve!: () => void;
+  /** Resolves when the shell has printed the BEGIN marker: the trigger line was read and the command runs. */
+  private readonly begun = new Promise<void>((r) => (this.begunResolve = r));
 
   constructor(
     readonly spec: ExecSpec,
@@ -212,6 +215,8 @@ export class ExecRun {
       this.ctx.store.save(this.record);
     }
     const pane = this.pane;
+    // a Ctrl-C that reaches readline before it has read the trigger line would discard the line, and with it the end marker
+    await Promise.race([this.begun, this.finished, new Promise((r) => setTimeout(r, this.ctx.timing.cancelStepMs))]);
     const steps: [CancelStep, () => Promise<number | null>][] = [
       ["interrupt", async () => (await pane.tmux.interrupt(pane.paneId), null)],
       ["terminate", () => this.signalForeground("SIGTERM")],
@@ -258,7 +263,7 @@ export class ExecRun {
 
   private newScanner(): MarkerScanner {
     return new MarkerScanner(this.spec.execId, {
-      begin: () => {},
+      begin: () => this.begunResolve(),
       output: (bytes) => this.onOutput(bytes),
       end: (code, cwd) => {
         const status: ExecStatus = this.record?.timedOut ? "timed_out" : this.record?.cancelledBy ? "cancelled" : "exited";
