@@ -42,7 +42,7 @@ describe("restart in process", () => {
     await t.grant(S, callId, command);
     const shim = runShim({ POCKETCODER_RUNNER: t.socket, POCKETCODER_SESSION_ID: S, POCKETCODER_CALL_ID: callId }, command, t.workspace);
     await until(() => shim.out().includes("before"), "the first output line");
-    const execId = t.events.find((e) => e.type === "exec.started" && e.callId === callId)!.execId as string;
+    const execId = (await t.waitForEvent("exec.started", (e) => e.callId === callId)).execId;
     const oldBoot = t.runner.bootId;
 
     await t.restart();
