@@ -44,6 +44,8 @@ export interface RunningHomeserver {
   logPath: string;
   sharedSecret: string;
   pid: number;
+  /** Settles when the Synapse process ends, with how it ended ("code 0", "SIGTERM"). */
+  exited: Promise<string>;
   /** SIGTERM, then SIGKILL after a grace period. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -141,7 +143,13 @@ export async function startHomeserver(opts: HomeserverOptions): Promise<RunningH
   const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000));
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
-  const exited = once(child, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.once("exit", (code, signal) => resolve([code, signal]));
+    child.once("error", (error) => {
+      output += `\n${error.message}`;
+      resolve([null, null]);
+    });
+  });
   // Never leave a homeserver behind when our process ends without calling stop().
   const killOnExit = () => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL");
   process.on("exit", killOnExit);
@@ -164,6 +172,7 @@ export async function startHomeserver(opts: HomeserverOptions): Promise<RunningH
   return {
     baseUrl, serverName: prepared.serverName, dir: prepared.dir, logPath: prepared.logPath,
     sharedSecret: prepared.sharedSecret, pid: child.pid!, stop,
+    exited: exited.then(([code, signal]) => signal ?? `code ${code}`),
   };
 }
 
@@ -215,16 +224,13 @@ export async function freePort(): Promise<number> {
 /** True when something already accepts connections on 127.0.0.1:port. */
 export async function portInUse(port: number): Promise<boolean> {
   const server = createServer();
-  server.listen(port, "127.0.0.1");
-  const result = await Promise.race([
-    once(server, "listening").then(() => false),
-    once(server, "error").then(() => true),
-  ]);
-  if (!result) {
-    server.close();
-    await once(server, "close");
-  }
-  return result;
+  const inUse = await new Promise<boolean>((resolve) => {
+    server.once("listening", () => resolve(false));
+    server.once("error", () => resolve(true));
+    server.listen(port, "127.0.0.1");
+  });
+  if (!inUse) await new Promise((resolve) => server.close(resolve));
+  return inUse;
 }
 
 const matrixError = z.object({ errcode: z.string().optional(), error: z.string().optional() }).passthrough();
