@@ -37,10 +37,8 @@ export const nextCall = () => `call_${process.pid}_${++callCounter}`;
 
 export async function startTestRunner(overrides: Partial<RunnerSettings> = {}): Promise<TestRunner> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), "pc-runner-")));
-  const workspace = join(dir, "ws");
-  mkdirSync(workspace);
   const settings: RunnerSettings = {
-    workspace,
+    workspace: join(dir, "ws"),
     stateDir: join(dir, "state"),
     sandbox: "auto",
     path: "/usr/local/bin:/usr/bin:/bin",
@@ -56,6 +54,8 @@ export async function startTestRunner(overrides: Partial<RunnerSettings> = {}): 
     retentionMs: 3_600_000,
     ...overrides,
   };
+  const workspace = settings.workspace;
+  mkdirSync(workspace, { recursive: true });
   const socket = join(dir, "runner.sock");
   const events: RunnerEvent[] = [];
   const waiters = new Set<() => void>();
