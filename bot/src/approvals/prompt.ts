@@ -18,6 +18,8 @@ export interface PromptRequest {
   spec: ApprovalSpec;
   /** Users to mention so their clients notify them. */
   approverMentions: string[];
+  /** An approval may also create a standing rule (🔁 / `!always`). */
+  alwaysPossible?: boolean;
 }
 
 export const APPROVE = "✅";
@@ -57,7 +59,7 @@ function what(req: PromptRequest): string {
 export function renderPrompt(req: PromptRequest, now: number): string {
   const strict = req.spec.strict
     ? `Strict rule: only an encrypted \`!approve ${req.code}\` from a cross-signed device counts; reactions do not.`
-    : `React ${APPROVE} to approve, ${DENY} to deny${req.tool === "bash" ? `, ${ALWAYS} to always allow this command here` : ""}; or reply \`!approve ${req.code}\` / \`!deny ${req.code} reason\`.`;
+    : `React ${APPROVE} to approve, ${DENY} to deny${req.alwaysPossible ? `, ${ALWAYS} to always allow this command here for a day` : ""}; or reply \`!approve ${req.code}\` / \`!deny ${req.code} reason\`.`;
   return [
     `**Approval needed** · code \`${req.code}\``,
     `**${req.tool}** in project \`${req.project}\`, cwd \`${visibleControlChars(req.cwd)}\`, asked for by ${req.requester}`,

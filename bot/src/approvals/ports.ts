@@ -1,0 +1,116 @@
+// What the approval engine needs from the rest of the bot, each as a narrow port, and what it hands
+// back. engine.ts implements ApprovalEngine over these; matrix-ports.ts builds the Matrix-side ports
+// from a MatrixClient. Unit tests supply recording, in-memory versions of the ports.
+import type { GrantRef, Grant, RunnerEvent } from "@pocketcoder/sandbox/protocol";
+import type { PermissionRequest, ToolPart } from "../agent/events.ts";
+import type { PermissionReply } from "../agent/sessions.ts";
+import type { Command, CommandContext } from "../chat/command.ts";
+import type { Ledger } from "../ledger/ledger.ts";
+import type { Logger } from "../log.ts";
+import type { Messenger } from "../matrix/messenger.ts";
+import type { Policy } from "../policy/compile.ts";
+import type { RoomView } from "./tally.ts";
+
+/** A room as it is now (read at decision time, never cached): membership and power levels. */
+export interface RoomState extends RoomView {
+  /** Joined members' user ids (for mentioning the approvers). */
+  members(): string[];
+}
+
+/** How an `!approve` message arrived: only an encrypted one from a device cross-signed by its
+ * owner counts for strict rules (notes R11). */
+export interface VoteAuth {
+  encrypted: boolean;
+  verifiedDevice: boolean;
+  /** The sender's device id, when known. */
+  device: string | null;
+}
+
+/** The opencode side: answer one permission request. False when opencode no longer knows it. */
+export interface AgentPort {
+  reply(target: { sessionId: string; permissionId: string }, reply: PermissionReply): Promise<boolean>;
+}
+
+/** The runner calls the engine makes; `RunnerClient` satisfies it. */
+export interface RunnerPort {
+  grant(grant: Grant): Promise<void>;
+  revokeGrant(ref: GrantRef): Promise<boolean>;
+  events(opts: { after?: number; signal?: AbortSignal }): AsyncIterable<RunnerEvent>;
+  execLog(execId: string): Promise<Buffer>;
+}
+
+export interface ApprovalEngineDeps {
+  ledger: Ledger;
+  /** The policy in force now (hot reloads swap what this returns). */
+  policy: { current(): Policy };
+  messenger: Messenger;
+  roomState(roomId: string): RoomState;
+  /** Authenticity of the message event `eventId` in `roomId` (an `!approve` / `!deny` / `!always`). */
+  voteAuth(roomId: string, eventId: string): Promise<VoteAuth>;
+  agent: AgentPort;
+  runner: RunnerPort;
+  botUserId: string;
+  /** The bot's clock; must be the same clock the ledger was opened with. */
+  clock?: () => number;
+  log?: Logger;
+}
+
+/** Where a permission request comes from: the room's binding and the turn's requester. */
+export interface PermissionContext {
+  roomId: string;
+  /** Project name as shown to people. */
+  project: string;
+  /** Absolute project directory (opencode's directory for the session). */
+  directory: string;
+  /** The person whose message started or joined the turn. */
+  requester: string;
+  requesterDevice?: string | null;
+  /** The tool part of the call, when already seen (bash `workdir` comes from its input). */
+  toolPart?: ToolPart;
+}
+
+/** An `m.reaction` as the engine needs it (see matrix-ports.ts `reactionInput`). */
+export interface ReactionInput {
+  roomId: string;
+  eventId: string;
+  sender: string;
+  /** The annotated event (the prompt, if this is a vote). */
+  targetEventId: string;
+  key: string;
+  encrypted: boolean;
+  /** origin_server_ts: recorded, never used for expiry. */
+  originTs: number;
+}
+
+/** An `m.room.redaction`. */
+export interface RedactionInput {
+  roomId: string;
+  eventId: string;
+  sender: string;
+  redacts: string;
+}
+
+/** The chat command context plus the invoking event's id, which votes are keyed by. */
+export interface ApprovalCommandContext extends CommandContext {
+  eventId: string;
+}
+
+export interface ApprovalEngine {
+  /** Records, evaluates and then allows, denies or asks. Idempotent per (session, permission). */
+  onPermissionAsked(permission: PermissionRequest, ctx: PermissionContext): Promise<void>;
+  onReaction(reaction: ReactionInput): Promise<void>;
+  onRedaction(redaction: RedactionInput): Promise<void>;
+  /** Tool part updates: completes approved non-bash calls (edits) whose result opencode reports. */
+  onToolPart(part: ToolPart): void;
+  /** `!approve CODE`, `!deny CODE [reason]`, `!always CODE`, `!rules`, `!revoke ID`. Their
+   * `execute` needs an ApprovalCommandContext (the CommandContext plus `eventId`). */
+  readonly commands: readonly Command[];
+  /** Cancels the session's pending requests (`!stop`, agent death) and answers them `reject`. */
+  rejectPendingForSession(sessionId: string, reason: string, actor: string): Promise<number>;
+  /** Expires what is due now; also runs on timers and at start. */
+  sweepExpired(): Promise<void>;
+  /** Crash recovery (dispatching/running → unknown, reported), an expiry sweep, expiry timers and
+   * the runner event subscription. Call once Matrix is ready. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
