@@ -41,13 +41,10 @@ CREATE TABLE requests (
 CREATE UNIQUE INDEX requests_pending_code ON requests (code) WHERE state = 'pending';
 CREATE UNIQUE INDEX requests_permission ON requests (session_id, permission_id);
 
-CREATE TRIGGER requests_content_immutable BEFORE UPDATE ON requests
-WHEN (NEW.id, NEW.code, NEW.content_hash, NEW.tool, NEW.input_kind, NEW.input, NEW.cwd, NEW.room,
-      NEW.project, NEW.session_id, NEW.permission_id, NEW.call_id, NEW.requester, NEW.requester_device,
-      NEW.rule, NEW.risk, NEW.policy_hash, NEW.approval, NEW.created_at, NEW.expires_at)
-  IS NOT (OLD.id, OLD.code, OLD.content_hash, OLD.tool, OLD.input_kind, OLD.input, OLD.cwd, OLD.room,
-      OLD.project, OLD.session_id, OLD.permission_id, OLD.call_id, OLD.requester, OLD.requester_device,
-      OLD.rule, OLD.risk, OLD.policy_hash, OLD.approval, OLD.created_at, OLD.expires_at)
+-- Fires only for an UPDATE that names one of these columns, so state changes pay nothing for it.
+CREATE TRIGGER requests_content_immutable BEFORE UPDATE OF id, code, content_hash, tool, input_kind, input,
+  cwd, room, project, session_id, permission_id, call_id, requester, requester_device, rule, risk,
+  policy_hash, approval, created_at, expires_at ON requests
 BEGIN SELECT RAISE(ABORT, 'approval requests are immutable: only state and prompt_event_id (once) may change'); END;
 
 CREATE TRIGGER requests_prompt_event_once BEFORE UPDATE OF prompt_event_id ON requests
@@ -55,12 +52,12 @@ WHEN OLD.prompt_event_id IS NOT NULL AND NEW.prompt_event_id IS NOT OLD.prompt_e
 BEGIN SELECT RAISE(ABORT, 'prompt_event_id is set once'); END;
 
 CREATE TRIGGER requests_state_machine BEFORE UPDATE OF state ON requests
-WHEN NEW.state IS NOT OLD.state AND (OLD.state, NEW.state) NOT IN (VALUES
-  ('pending', 'approved'), ('pending', 'denied'), ('pending', 'expired'), ('pending', 'cancelled'),
-  ('approved', 'dispatching'), ('approved', 'cancelled'),
-  ('dispatching', 'running'), ('dispatching', 'succeeded'), ('dispatching', 'failed'),
-  ('dispatching', 'timed_out'), ('dispatching', 'unknown'),
-  ('running', 'succeeded'), ('running', 'failed'), ('running', 'timed_out'), ('running', 'unknown'))
+WHEN NEW.state IS NOT OLD.state AND NOT (CASE OLD.state
+  WHEN 'pending' THEN NEW.state IN ('approved', 'denied', 'expired', 'cancelled')
+  WHEN 'approved' THEN NEW.state IN ('dispatching', 'cancelled')
+  WHEN 'dispatching' THEN NEW.state IN ('running', 'succeeded', 'failed', 'timed_out', 'unknown')
+  WHEN 'running' THEN NEW.state IN ('succeeded', 'failed', 'timed_out', 'unknown')
+  ELSE 0 END)
 BEGIN SELECT RAISE(ABORT, 'illegal request state transition'); END;
 
 CREATE TRIGGER requests_no_delete BEFORE DELETE ON requests
@@ -158,7 +155,8 @@ CREATE TRIGGER standing_rules_no_delete BEFORE DELETE ON standing_rules
 BEGIN SELECT RAISE(ABORT, 'standing rules are never deleted; revoke them'); END;
 
 -- The hash chain (README: "The chain encoding"). The insert trigger keeps a buggy writer from
--- forking or skipping: each row must extend the current head.
+-- forking or skipping: a row must link to the row just before it, and with seq unique that row is
+-- the head.
 CREATE TABLE audit (
   seq       INTEGER PRIMARY KEY,
   ts        INTEGER NOT NULL,
@@ -170,8 +168,8 @@ CREATE TABLE audit (
 ) STRICT;
 
 CREATE TRIGGER audit_extends_head BEFORE INSERT ON audit
-WHEN NEW.seq IS NOT coalesce((SELECT max(seq) FROM audit), 0) + 1
-  OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM audit ORDER BY seq DESC LIMIT 1), '${zeros}')
+WHEN CASE WHEN NEW.seq = 1 THEN NEW.prev_hash IS NOT '${zeros}'
+  ELSE NOT EXISTS (SELECT 1 FROM audit WHERE seq = NEW.seq - 1 AND hash = NEW.prev_hash) END
 BEGIN SELECT RAISE(ABORT, 'audit entries must extend the chain head'); END;
 CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
@@ -179,6 +177,22 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 `;
 
-export const migrations: readonly Migration[] = [{ summary: "requests, votes, executions, standing rules, audit chain", sql: v1 }];
+// Which project folder and OpenCode session each room talks to (bot/src/conversation/bindings.ts).
+// Operational state, so rows change (`!new` rebinds); every change is also a `room.bind` audit entry.
+const v2 = `
+CREATE TABLE room_bindings (
+  room_id    TEXT PRIMARY KEY,
+  project    TEXT NOT NULL,
+  directory  TEXT NOT NULL,
+  session_id TEXT NOT NULL UNIQUE,
+  bound_by   TEXT NOT NULL,
+  bound_at   INTEGER NOT NULL
+) STRICT;
+`;
+
+export const migrations: readonly Migration[] = [
+  { summary: "requests, votes, executions, standing rules, audit chain", sql: v1 },
+  { summary: "room bindings (room → project folder → OpenCode session)", sql: v2 },
+];
 
 export const schemaVersion = migrations.length;

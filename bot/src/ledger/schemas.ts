@@ -170,9 +170,11 @@ export interface ExecutionRecord {
 }
 
 export const NewStandingRule = z.object({
+  /** Kept when given (the policy module's proposal carries one); a fresh UUID otherwise. */
+  id: name().optional(),
   tool: name(256),
   /** Literal argv prefix the command must start with (no operators, no globs). */
-  argvPrefix: z.array(text(4096)).min(1, "needs at least the command name"),
+  argvPrefix: z.array(name(4096)).min(1, "needs at least the command name"),
   /** null: any room / any project. */
   room: name().nullable(),
   project: name().nullable(),

@@ -47,14 +47,15 @@ export function createStandingRule(ctx: LedgerContext, input: NewStandingRule): 
   const rule = parseInput(NewStandingRule, input, "createStandingRule");
   return ctx.write(() => {
     const createdAt = ctx.now();
-    const id = randomUUID();
+    const id = rule.id ?? randomUUID();
     ctx
       .sql(
         `INSERT INTO standing_rules (id, tool, argv_prefix, room, project, created_by, source_request, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(id, rule.tool, canonicalJson(rule.argvPrefix), rule.room, rule.project, rule.createdBy, rule.sourceRequest, createdAt, rule.expiresAt);
-    ctx.audit(rule.createdBy, "rule.create", { ...rule, createdAt, ruleId: id });
+    const { id: _given, ...fields } = rule;
+    ctx.audit(rule.createdBy, "rule.create", { ...fields, createdAt, ruleId: id });
     return getStandingRule(ctx, id)!;
   });
 }

@@ -1,6 +1,6 @@
 // Walks the whole chain once, in seq order, and reports the first entry that does not hold up.
-// Rows are read raw (arrays, no objects) and the encoding is rebuilt by concatenation, because
-// verification runs at start-up and on demand over the whole history (target ≥ 500,000 entries/s).
+// Verification runs at start-up and on demand over the whole history (target ≥ 500,000 entries/s),
+// so rows are read raw, in pages, with the encoding already assembled, and nothing is parsed.
 import { hash } from "node:crypto";
 import { z } from "zod";
 import { type ChainHead, genesisHash } from "./audit-chain.ts";
@@ -24,10 +24,20 @@ export type VerifyResult =
   | { ok: true; count: number; head: ChainHead; anchorsChecked: number }
   | { ok: false; seq: number; reason: VerifyFailureReason; message: string; verified: number };
 
-type Row = [seq: number, ts: number, actor: string, event: string, body: string, prevHash: string, hash: string];
+type Row = [seq: number, encoding: string, prevHash: string, hash: string];
 
 /** Rows per read: paged `.all()` measured faster than `.iterate()` here, and keeps memory flat. */
 const pageSize = 2000;
+
+// SQLite assembles each entry's canonical encoding (audit-chain.ts `entryEncoding`) in C: measured
+// about 25% faster than concatenating in JS. json_quote escapes exactly as JSON.stringify does for
+// well-formed text, which the tests pin down; prev_hash is the stored column, and it is compared
+// with the previous entry's hash before the encoding is trusted.
+const pageSql = `SELECT seq,
+    '{"actor":' || json_quote(actor) || ',"body":' || body || ',"event":' || json_quote(event) ||
+    ',"prev_hash":' || json_quote(prev_hash) || ',"seq":' || seq || ',"ts":' || ts || '}',
+    prev_hash, hash
+  FROM audit WHERE seq > ? ORDER BY seq LIMIT ${pageSize}`;
 
 export function verifyChain(db: Db, anchors: readonly Anchor[] = []): VerifyResult {
   // One read transaction, so every page comes from the same snapshot of the file.
@@ -36,25 +46,17 @@ export function verifyChain(db: Db, anchors: readonly Anchor[] = []): VerifyResu
 
 function walk(db: Db, anchors: readonly Anchor[]): VerifyResult {
   const pending = [...anchors].sort((a, b) => a.seq - b.seq);
-  const page = db.prepare("SELECT seq, ts, actor, event, body, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?").raw();
+  const page = db.prepare(pageSql).raw();
   let next = 0;
   let expected = 1;
   let prev = genesisHash;
-  let after = Number.MIN_SAFE_INTEGER;
-  // Actors and event names repeat from row to row; quoting each only when it changes saves time.
-  let actor = "";
-  let actorJson = '""';
-  let event = "";
-  let eventJson = '""';
-  for (let rows = page.all(after, pageSize) as Row[]; rows.length > 0; rows = page.all(after, pageSize) as Row[]) {
+  for (let rows = page.all(Number.MIN_SAFE_INTEGER) as Row[]; rows.length > 0; rows = page.all(rows[rows.length - 1]![0]) as Row[]) {
     for (const row of rows) {
       const seq = row[0];
       if (seq !== expected) return failure("seq_gap", expected, `entry is missing (the next entry has seq ${seq})`);
-      if (row[5] !== prev) return failure("broken_prev_link", seq, `prev_hash ${row[5]} does not match the previous entry's hash ${prev}`);
-      if (row[2] !== actor) actorJson = JSON.stringify((actor = row[2]));
-      if (row[3] !== event) eventJson = JSON.stringify((event = row[3]));
-      const computed = hash("sha256", `{"actor":${actorJson},"body":${row[4]},"event":${eventJson},"prev_hash":"${prev}","seq":${seq},"ts":${row[1]}}`);
-      if (computed !== row[6]) return failure("content_hash_mismatch", seq, `content hash mismatch (stored ${row[6]}, computed ${computed})`);
+      if (row[2] !== prev) return failure("broken_prev_link", seq, `prev_hash ${row[2]} does not match the previous entry's hash ${prev}`);
+      const computed = hash("sha256", row[1]);
+      if (computed !== row[3]) return failure("content_hash_mismatch", seq, `content hash mismatch (stored ${row[3]}, computed ${computed})`);
       while (next < pending.length && pending[next]!.seq === seq) {
         const anchor = pending[next++]!;
         if (anchor.hash !== computed) return failure("anchor_mismatch", seq, `anchor hash mismatch (anchor ${anchor.hash}, chain ${computed})`);
@@ -62,7 +64,6 @@ function walk(db: Db, anchors: readonly Anchor[]): VerifyResult {
       prev = computed;
       expected = seq + 1;
     }
-    after = rows[rows.length - 1]![0];
   }
   const count = expected - 1;
   const beyond = pending[next];

@@ -84,6 +84,13 @@ describe("the chain as written", () => {
     }
   });
 
+  it("verifies entries whose text needs escaping: quotes, backslashes, control characters, emoji, U+2028", () => {
+    const { ledger } = openTestLedger();
+    const odd = ['@q"uote\\back:example.org', "@tab\there\u0001\u007f:example.org", "@émoji😀\u2028:example.org", "bot"];
+    for (const actor of odd) ledger.append("config.change", actor, { note: `${actor} \u0000 \ud83d\ude00 \\ "x"` });
+    expect(ledger.verify()).toMatchObject({ ok: true, count: odd.length });
+  });
+
   it("verifies against anchors taken along the way", () => {
     const ledger = populatedLedger();
     const anchors = [5, 12, N].map((seq) => ({ seq, hash: ledger.tail(N).find((e) => e.seq === seq)!.hash }));

@@ -34,6 +34,13 @@ describe("creating requests", () => {
     expect(contentHashOf(base)).not.toBe(contentHashOf({ ...base, input: "make " }));
   });
 
+  it("freezes only the approval fields it knows, so the policy's Approval object can be passed as is", () => {
+    const { ledger } = openTestLedger();
+    const policyApproval = { quorum: 2, minPowerLevel: 50, users: ["@ops:example.org"], selfApproval: false, strict: true, expiresInMs: 900_000, risk: "high" };
+    const req = ledger.createRequest(newRequest({ approval: policyApproval }));
+    expect(ledger.getRequest(req.id)!.approval).toEqual({ quorum: 2, minPowerLevel: 50, users: ["@ops:example.org"], selfApproval: false, strict: true });
+  });
+
   it("refuses a second request for the same OpenCode permission", () => {
     const { ledger } = openTestLedger();
     const first = ledger.createRequest(newRequest({ permissionId: "per_same" }));

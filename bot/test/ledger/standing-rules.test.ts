@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { StandingRule } from "../../src/policy/standing-match.ts";
 import { newRequest, openTestLedger, room, t0 } from "./fixtures.ts";
 
 describe("standing rules", () => {
@@ -54,5 +55,18 @@ describe("standing rules", () => {
     const base = { tool: "bash", room: null, project: null, createdBy: "@bob:example.org", expiresAt: null };
     expect(() => ledger.createStandingRule({ ...base, argvPrefix: [] })).toThrow("createStandingRule: argvPrefix: needs at least the command name");
     expect(() => ledger.createStandingRule({ ...base, argvPrefix: ["ls"], createdBy: "" })).toThrow("createStandingRule: createdBy: must not be empty");
+  });
+});
+
+describe("the contract with the policy module", () => {
+  it("stores a proposal from standingRuleFor as is, and lists records the policy's StandingRule schema accepts", () => {
+    const { ledger } = openTestLedger();
+    const proposal = { id: "rule-from-policy", tool: "bash", argvPrefix: ["npm", "test"], room, project: "app", expiresAt: t0 + 1000 };
+    const stored = ledger.createStandingRule({ ...proposal, createdBy: "@bob:example.org" });
+    expect(stored.id).toBe("rule-from-policy");
+    for (const record of ledger.listStandingRules({ at: t0, room, project: "app" })) {
+      expect(StandingRule.parse(record)).toEqual(proposal);
+    }
+    expect(() => ledger.createStandingRule({ ...proposal, id: "other", argvPrefix: ["npm", ""], createdBy: "@bob:example.org" })).toThrow("createStandingRule: argvPrefix.1: must not be empty");
   });
 });

@@ -1,0 +1,155 @@
+// The ledger's two speed targets, each beside a baseline measured in the same run:
+// - durable audited decisions per second: one transaction per decision holding a vote, the state
+//   change it completes and their two audit entries, fsynced (WAL, synchronous=FULL); the baseline
+//   is a bare one-row INSERT per transaction into a table of its own in a database opened with the
+//   same pragmas (target ratio ≥ 0.8). The two alternate in short blocks and each rate is the median
+//   over blocks, so load from other processes on the machine hits both alike;
+// - chain verification speed in entries/s over a chain written through the real API (target
+//   ≥ 500,000/s); the baseline is reading the same rows, in the same pages, without checking them.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Bench, type Metric, percentile } from "../../scripts/bench/metric.ts";
+import { openLedgerDatabase } from "../src/ledger/database.ts";
+import { Ledger, type NewRequest } from "../src/ledger/ledger.ts";
+
+const room = "!bench:example.org";
+const blocks = 60;
+const perBlock = 50;
+
+function request(i: number): NewRequest {
+  return {
+    tool: "bash",
+    inputKind: "command",
+    input: `npm test -- --filter unit-${i}`,
+    cwd: "/workspace/app",
+    room,
+    project: "app",
+    sessionId: "ses_bench",
+    permissionId: `per_${i}`,
+    callId: `call_${i}`,
+    requester: "@alice:example.org",
+    rule: "ask-everything-else",
+    risk: "medium",
+    policyHash: "f".repeat(64),
+    approval: { quorum: 1, selfApproval: false, strict: false },
+    expiresAt: Date.now() + 3_600_000,
+  };
+}
+
+function decisionsPerSecond(dir: string): Metric {
+  const ledger = Ledger.open(join(dir, "ledger.db"));
+  const total = (blocks + 2) * perBlock;
+  const ids = ledger.atomically(() => Array.from({ length: total }, (_, i) => ledger.createRequest(request(i)).id));
+  let next = 0;
+  const decide = () => {
+    const id = ids[next++]!;
+    ledger.atomically(() => {
+      const vote = ledger.recordVote({ requestId: id, eventId: `$vote${next}`, room, voter: "@bob:example.org", device: "BOBPHONE", via: "reaction", encrypted: false, verifiedDevice: false, decision: "approve", originTs: Date.now() });
+      if (!vote.counted || !ledger.transition(id, "pending", "approved", "@bob:example.org", { approvers: ["@bob:example.org"], quorum: 1 })) {
+        throw new Error("bench: the decision did not go through");
+      }
+    });
+  };
+
+  const bare = openLedgerDatabase(join(dir, "bare.db"), { migrations: [{ summary: "bare", sql: "CREATE TABLE bare (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT" }] });
+  const insert = bare.prepare("INSERT INTO bare (body) VALUES (?)");
+  const insertOne = bare.transaction((body: string) => insert.run(body));
+  // About the size of one audit entry.
+  const body = "x".repeat(400);
+
+  const timeBlock = (op: () => void) => {
+    const start = performance.now();
+    for (let i = 0; i < perBlock; i++) op();
+    return (perBlock * 1000) / (performance.now() - start);
+  };
+  timeBlock(decide);
+  timeBlock(() => insertOne.immediate(body));
+  const audited: number[] = [];
+  const baseline: number[] = [];
+  for (let b = 0; b < blocks; b++) {
+    audited.push(timeBlock(decide));
+    baseline.push(timeBlock(() => insertOne.immediate(body)));
+  }
+  if (!ledger.verify().ok) throw new Error("bench: the chain does not verify after the run");
+  ledger.close();
+  bare.close();
+  return {
+    name: "ledger.audited_decisions_per_s",
+    value: percentile(audited, 50),
+    unit: "decisions/s",
+    baseline: percentile(baseline, 50),
+    target: { on: "ratio", op: ">=", limit: 0.8 },
+  };
+}
+
+/** A realistic chain: each request created, prompted, voted on, approved, claimed, started, finished. */
+function buildChain(path: string, requests: number): number {
+  const ledger = Ledger.open(path);
+  const result = { exitCode: 0, durationMs: 1200, timedOut: false, outputSha256: "e".repeat(64), outputBytes: 5321, truncated: false };
+  ledger.atomically(() => {
+    ledger.append("bot.start", "bot", { version: "0.1.0" });
+    for (let i = 0; i < requests; i++) {
+      const { id } = ledger.createRequest(request(i));
+      ledger.setPromptEvent(id, `$prompt${i}`, "bot");
+      ledger.recordVote({ requestId: id, eventId: `$vote${i}`, room, voter: i % 2 ? "@bob:example.org" : "@carol:example.org", via: "reaction", encrypted: false, verifiedDevice: false, decision: "approve", originTs: Date.now() });
+      ledger.transition(id, "pending", "approved", "bot", { approvers: ["@bob:example.org"] });
+      ledger.claimExecution(id, "bot");
+      ledger.markRunning(id, "bot");
+      ledger.recordResult(id, "runner", result);
+    }
+  });
+  const entries = ledger.head().seq;
+  ledger.close();
+  return entries;
+}
+
+function verificationPerSecond(dir: string): Metric {
+  const path = join(dir, "chain.db");
+  const entries = buildChain(path, 40_000);
+  const ledger = Ledger.open(path, { readonly: true });
+  const page = ledger.db.prepare("SELECT seq, ts, actor, event, body, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT 2000").raw();
+  const readAll = () =>
+    ledger.db.transaction(() => {
+      let rows = 0;
+      for (let batch = page.all(0) as [number][]; batch.length > 0; batch = page.all(batch[batch.length - 1]![0]) as [number][]) rows += batch.length;
+      return rows;
+    })();
+  const rate = (fn: () => unknown) => {
+    const start = performance.now();
+    fn();
+    return entries / ((performance.now() - start) / 1000);
+  };
+  const verified: number[] = [];
+  const read: number[] = [];
+  for (let run = 0; run < 5; run++) {
+    verified.push(
+      rate(() => {
+        const result = ledger.verify();
+        if (!result.ok || result.count !== entries) throw new Error("bench: the chain does not verify");
+      }),
+    );
+    read.push(
+      rate(() => {
+        if (readAll() !== entries) throw new Error("bench: row count mismatch");
+      }),
+    );
+  }
+  ledger.close();
+  return { name: "ledger.verify_entries_per_s", value: percentile(verified, 50), unit: "entries/s", baseline: percentile(read, 50), target: { on: "value", op: ">=", limit: 500_000 } };
+}
+
+const bench: Bench = {
+  name: "ledger",
+  async run() {
+    // A directory on disk, not tmpfs, when TMPDIR points at one: fsync has to reach the device.
+    const dir = mkdtempSync(join(tmpdir(), "pocketcoder-ledger-bench-"));
+    try {
+      return [decisionsPerSecond(dir), verificationPerSecond(dir)];
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+export default bench;
