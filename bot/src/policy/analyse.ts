@@ -94,13 +94,31 @@ class Analyser {
       case "negated_command":
       case "program":
       case "list":
-      case "ERROR":
         return this.children(node, ctx);
+      case "ERROR":
+        return this.error(node, ctx);
       default:
         // Words in statement position (`for x in $(…)`, `case $(…) in`): only their substitutions run.
         if (node.isNamed) this.substitutions(collect(node), ctx, null);
         else this.children(node, ctx);
     }
+  }
+
+  /**
+   * Text tree-sitter could not parse. A parse-error floor already applies; still judge what is
+   * there, so a denied command inside stays denied. tree-sitter reads a command that starts with a
+   * brace expansion (`{rm,-rf,/}`) as a broken group, so read it again behind `command`.
+   */
+  private error(node: Node, ctx: Ctx): void {
+    const first = node.child(0);
+    const second = node.child(1);
+    if (first?.type === "{" && second && second.startIndex === first.endIndex && this.nesting < MAX_NESTING) {
+      const inner = new Analyser(this.cwd, this.nesting + 1);
+      inner.program(`command ${node.text}`, ctx);
+      this.units.push(...inner.units);
+      return;
+    }
+    this.children(node, ctx);
   }
 
   /** Walks a node's statements; a statement followed by `&` runs in the background. */
@@ -351,7 +369,9 @@ class Analyser {
       if (child.type === "variable_assignment") {
         const a = this.assignment(child, unit, ctx);
         unit.argv.push({ ...a, value: a.dynamic ? a.text : evaluateWord([child]).args[0]!.value });
-      } else if (!child.isNamed || isWordNode(child)) {
+      } else if (!child.isNamed) {
+        unit.argv.push({ value: child.type, dynamic: false, glob: false, mask: null, text: child.text });
+      } else if (isWordNode(child)) {
         const result = evaluateWord([child]);
         unit.argv.push(...result.args);
         this.substitutions(result.substitutions, ctx, unit);

@@ -206,8 +206,9 @@ function best(candidates: Iterable<CompiledRule>, matches: Matcher, text: string
   return top;
 }
 
+/** Floors turn an allow, or an ask that no rule asked for, into an ask that names the floor. */
 function withFloors(v: Verdict, floors: Floor[]): Verdict {
-  if (v.decision !== "allow" || floors.length === 0) return v;
+  if (floors.length === 0 || v.floor || !(v.decision === "allow" || (v.decision === "ask" && !v.rule))) return v;
   return { text: v.text, decision: "ask", rule: null, floor: floors[0]! };
 }
 
@@ -220,16 +221,14 @@ function judgeCommand(unit: CommandUnit, env: Env, rules: ToolRules): Verdict {
   for (const layer of unit.layers) {
     const candidates = [...(rules.byHead.get(layer.name) ?? []), ...rules.anyHead];
     const v = best(candidates, (r, mode) => layerMatches(r, layer, unit, env, mode), unit.text, env) ?? noRule(env.policy, unit.text);
-    if (v.decision === "allow" && layer.explicit && !layer.explicit.every((w) => v.rule?.literalWords.has(w))) {
+    const allowing = v.decision === "allow" ? v.rule : null;
+    if (layer.explicit && !layer.explicit.every((w) => allowing?.literalWords.has(w))) {
       const shown = [layer.name, ...layer.explicit.filter((w) => w !== layer.name)].join(" ");
       const named = layer.explicit.map((w) => `"${w}"`).join(" and ");
       floors.push({ id: "wrapper", why: `\`${shown}\` runs another command; only a rule that names ${named} can allow it` });
     }
-    if (v.decision === "allow" && unit.assignments.length) {
-      const allowed = v.rule?.env;
-      const bad = unit.assignments.find((a) => a.dynamic || !allowed?.some((g) => g.test(a.value)));
-      if (bad) floors.push({ id: "env-prefix", why: `it sets the environment variable ${bad.value}, which can change what the command does` });
-    }
+    const bad = unit.assignments.find((a) => a.dynamic || !allowing?.env?.some((g) => g.test(a.value)));
+    if (bad) floors.push({ id: "env-prefix", why: `it sets the environment variable ${bad.value}, which can change what the command does` });
     if (!top || stronger(v, top, env.policy)) top = v;
   }
   return withFloors(top ?? noRule(env.policy, unit.text), floors);

@@ -39,7 +39,8 @@ export function parsePolicyText(text: string, name: string): SourceFile {
   if (yamlError) {
     const pos = yamlError.linePos?.[0];
     const where = pos ? `line ${pos.line}, column ${pos.col}: ` : "";
-    throw new PolicyError(`${name}: ${where}invalid YAML: ${yamlError.message.split("\n")[0]}`);
+    const message = yamlError.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+    throw new PolicyError(`${name}: ${where}invalid YAML: ${message}`);
   }
   const raw: unknown = doc.toJS();
   const parsed = PolicyFile.safeParse(raw);
@@ -75,8 +76,17 @@ function formatIssue(name: string, raw: unknown, issue: z.core.$ZodIssue): strin
   }
   if (path.length === 0) return `${prefix}: ${issue.message}`;
   const field = path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
-  const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
+  const message = valueAt(raw, issue.path) === undefined ? "is required" : issue.message;
   return `${prefix}: field "${field}": ${message}`;
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): unknown {
+  let v = raw;
+  for (const key of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
 }
 
 /** The known field closest to a misspelt one, if it is close enough to be a typo. */

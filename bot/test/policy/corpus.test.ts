@@ -1,0 +1,35 @@
+// The default policy against the corpus: every command gets the decision (and, where pinned,
+// the rule) it must get. Table-driven, one test per command.
+import { beforeAll, describe, expect, it } from "vitest";
+import { resolve } from "node:path";
+import { evaluate, loadPolicy, type Policy } from "../../src/policy/index.ts";
+import { corpus, WORKSPACE } from "./corpus.ts";
+
+let policy: Policy;
+beforeAll(async () => {
+  policy = await loadPolicy(resolve(import.meta.dirname, "../../../policies"));
+});
+
+describe("the corpus", () => {
+  it("has at least 150 commands, 60 of them adversarial", () => {
+    expect(corpus.length).toBeGreaterThanOrEqual(150);
+    expect(corpus.filter((c) => c.adversarial).length).toBeGreaterThanOrEqual(60);
+    expect(new Set(corpus.map((c) => c.command)).size).toBe(corpus.length);
+  });
+});
+
+describe("default policy", () => {
+  it.each(corpus.map((c) => [JSON.stringify(c.command.length > 80 ? `${c.command.slice(0, 77)}…` : c.command), c] as const))("%s", (_name, c) => {
+    const d = evaluate({ tool: "bash", command: c.command, cwd: WORKSPACE, workspace: WORKSPACE }, { policy });
+    expect({ decision: d.decision, ...(c.rule !== undefined ? { rule: d.rule } : {}) }).toEqual({
+      decision: c.expect,
+      ...(c.rule !== undefined ? { rule: c.rule } : {}),
+    });
+    if (c.reasonIncludes) expect(d.reason).toContain(c.reasonIncludes);
+    expect(d.policyHash).toBe(policy.hash);
+    expect(d.parts.length).toBeGreaterThan(0);
+    expect(d.parts.some((p) => p.decision === d.decision && p.rule === d.rule)).toBe(true);
+    if (d.decision === "ask") expect(d.approval?.quorum).toBeGreaterThanOrEqual(1);
+    else expect(d.approval).toBeUndefined();
+  });
+});
