@@ -116,10 +116,12 @@ describe("pocketcoder-shell", () => {
     await listen(server, { kind: "tcp", host: "127.0.0.1", port: 0 });
     try {
       const { port } = server.address() as AddressInfo;
-      const command = "echo over-tcp";
-      const r = await shim(["-c", command], await granted(command, `http://127.0.0.1:${port}`));
-      expect(r).toMatchObject({ code: 0 });
-      expect(r.stdout.toString()).toBe("over-tcp\n");
+      for (const host of ["127.0.0.1", "localhost"]) {
+        const command = `echo over-tcp via ${host}`;
+        const r = await shim(["-c", command], await granted(command, `http://${host}:${port}`));
+        expect(r).toMatchObject({ code: 0 });
+        expect(r.stdout.toString()).toBe(`over-tcp via ${host}\n`);
+      }
     } finally {
       await closeServer(server);
     }
