@@ -38,7 +38,7 @@ function status(r: ExecResult): string {
 export function renderResult(code: string, r: ExecResult): string {
   const head = `**Result** · code \`${code}\` · ${status(r)} · ${formatDuration(r.durationMs)}${r.cwd ? ` · cwd \`${visibleControlChars(r.cwd)}\`` : ""}`;
   if (r.outputBytes === 0 && !r.head && !r.tail) return `${head}\n\n(no output)`;
-  const body = r.truncated ? `${r.head}\n[… ${r.omittedBytes} bytes omitted …]\n${r.tail}` : r.head + r.tail;
+  const body = r.truncated ? `${r.head.replace(/\n$/, "")}\n[… ${r.omittedBytes} bytes omitted …]\n${r.tail}` : r.head + r.tail;
   const file = r.truncated ? `\n\nThe whole output (${r.outputBytes} bytes, sha256 \`${r.outputSha256.slice(0, 16)}…\`) is attached.` : "";
   return `${head}\n\n${fenced(visibleControlChars(body.replace(/\n$/, "")), "text")}${file}`;
 }
