@@ -1,10 +1,10 @@
 // The approval commands for the chat command table: `!approve CODE`, `!deny CODE [reason]`,
 // `!always CODE`, `!rules` and `!revoke ID`. Votes by command carry the message's authenticity
 // (encrypted, from a cross-signed device), which strict rules require.
-import { type Command, defineCommand } from "../chat/command.ts";
+import { type Command, type CommandContext, defineCommand } from "../chat/command.ts";
 import type { ApprovalRequest, Ledger, StandingRuleRecord } from "../ledger/ledger.ts";
 import type { VoteRefusal } from "../ledger/votes.ts";
-import type { ApprovalCommandContext, RoomState, VoteAuth } from "./ports.ts";
+import type { RoomState, VoteAuth } from "./ports.ts";
 
 /** One vote as cast, by reaction or by command. */
 export interface CastVote {
@@ -35,7 +35,7 @@ export interface CommandDeps {
 /** Power level that may revoke anyone's standing rule (room moderators); creators may revoke their own. */
 const revokePowerLevel = 50;
 
-function eventIdOf(ctx: ApprovalCommandContext): string {
+function eventIdOf(ctx: CommandContext): string {
   // Fail closed: without the event id a vote cannot be recorded, withdrawn or authenticated.
   if (typeof ctx.eventId !== "string" || ctx.eventId === "") throw new Error("approval commands need the invoking event's id in their context (eventId)");
   return ctx.eventId;
@@ -66,7 +66,7 @@ function voteCommand(deps: CommandDeps, name: "approve" | "deny" | "always", usa
     name,
     usage,
     summary,
-    async execute(ctx: ApprovalCommandContext) {
+    async execute(ctx) {
       const [code, ...rest] = ctx.args.split(/\s+/).filter(Boolean);
       if (!code) return `Usage: \`${usage}\``;
       const req = deps.ledger.byCode(code);

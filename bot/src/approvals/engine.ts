@@ -9,8 +9,7 @@
 //   engine.onPermissionAsked(permission, { roomId, project, directory, requester, requesterDevice?, toolPart? });
 //   engine.onReaction(reactionInput(event, room)); engine.onRedaction(redactionInput(event, room));
 //   engine.onToolPart(part);                      // message.part.updated tool parts (completes edits)
-//   commands: engine.commands                     // add to the chat command table; their context
-//                                                 // must carry `eventId` (ApprovalCommandContext)
+//   commands: engine.commands                     // add to the chat command table (votes need ctx.eventId)
 //   await engine.rejectPendingForSession(sessionId, reason, actor);  // !stop, agent death
 //   await engine.stop();
 // matrix-ports.ts builds roomState, voteAuth, reactionInput and redactionInput from a MatrixClient.

@@ -4,7 +4,7 @@
 import type { GrantRef, Grant, RunnerEvent } from "@pocketcoder/sandbox/protocol";
 import type { PermissionRequest, ToolPart } from "../agent/events.ts";
 import type { PermissionReply } from "../agent/sessions.ts";
-import type { Command, CommandContext } from "../chat/command.ts";
+import type { Command } from "../chat/command.ts";
 import type { Ledger } from "../ledger/ledger.ts";
 import type { Logger } from "../log.ts";
 import type { Messenger } from "../matrix/messenger.ts";
@@ -90,11 +90,6 @@ export interface RedactionInput {
   redacts: string;
 }
 
-/** The chat command context plus the invoking event's id, which votes are keyed by. */
-export interface ApprovalCommandContext extends CommandContext {
-  eventId: string;
-}
-
 export interface ApprovalEngine {
   /** Records, evaluates and then allows, denies or asks. Idempotent per (session, permission). */
   onPermissionAsked(permission: PermissionRequest, ctx: PermissionContext): Promise<void>;
@@ -102,8 +97,8 @@ export interface ApprovalEngine {
   onRedaction(redaction: RedactionInput): Promise<void>;
   /** Tool part updates: completes approved non-bash calls (edits) whose result opencode reports. */
   onToolPart(part: ToolPart): void;
-  /** `!approve CODE`, `!deny CODE [reason]`, `!always CODE`, `!rules`, `!revoke ID`. Their
-   * `execute` needs an ApprovalCommandContext (the CommandContext plus `eventId`). */
+  /** `!approve CODE`, `!deny CODE [reason]`, `!always CODE`, `!rules`, `!revoke ID`. The votes
+   * need the context's `eventId` (they refuse to run without it). */
   readonly commands: readonly Command[];
   /** Cancels the session's pending requests (`!stop`, agent death) and answers them `reject`. */
   rejectPendingForSession(sessionId: string, reason: string, actor: string): Promise<number>;

@@ -9,8 +9,8 @@ import { afterEach } from "vitest";
 import type { PermissionRequest, ToolPart } from "../../src/agent/events.ts";
 import type { PermissionReply } from "../../src/agent/sessions.ts";
 import { createApprovalEngine } from "../../src/approvals/engine.ts";
-import type { ApprovalCommandContext, ApprovalEngine, PermissionContext, RoomState, VoteAuth } from "../../src/approvals/ports.ts";
-import type { Command } from "../../src/chat/command.ts";
+import type { ApprovalEngine, PermissionContext, RoomState, VoteAuth } from "../../src/approvals/ports.ts";
+import type { Command, CommandContext } from "../../src/chat/command.ts";
 import { Ledger } from "../../src/ledger/ledger.ts";
 import { createLogger } from "../../src/log.ts";
 import type { Messenger, SendOptions } from "../../src/matrix/messenger.ts";
@@ -317,7 +317,7 @@ let cmdEvent = 0;
 export async function runCommand(h: Harness, name: string, args: string, sender: string, auth?: VoteAuth): Promise<string> {
   const eventId = `$cmd${++cmdEvent}`;
   if (auth) h.auth.set(eventId, auth);
-  const ctx: ApprovalCommandContext = { args, sender, roomId: ROOM, sentAt: h.clock.now, now: () => h.clock.now, commands: [], eventId };
+  const ctx: CommandContext = { args, sender, roomId: ROOM, sentAt: h.clock.now, now: () => h.clock.now, commands: [], eventId };
   const c = command(h, name);
   return c.render(await c.execute(ctx));
 }
