@@ -25,6 +25,7 @@ export interface SessionDeps {
 export class BusyError extends Error {}
 
 const width = 200;
+const statusGraceMs = 2000;
 const height = 50;
 
 export class AgentSession {
@@ -34,6 +35,7 @@ export class AgentSession {
   private queue: ExecRun[] = [];
   private respawning: Promise<void> | null = null;
   private closed = false;
+  private deadSince: number | null = null;
 
   private constructor(
     readonly id: string,
@@ -120,7 +122,16 @@ export class AgentSession {
 
   /** Called by the runner's pane poll. */
   observe(pane: PaneState): void {
-    if (pane.dead && !this.respawning && !this.closed) void this.respawn(`the shell exited with status ${pane.deadStatus ?? "unknown"}`, pane.deadStatus);
+    if (!pane.dead) {
+      this.deadSince = null;
+      return;
+    }
+    if (this.respawning || this.closed) return;
+    // tmux may see the terminal close before it has reaped the shell: give the exit status a moment
+    this.deadSince ??= Date.now();
+    if (pane.deadStatus === null && Date.now() - this.deadSince < statusGraceMs) return;
+    this.deadSince = null;
+    void this.respawn(`the shell exited with status ${pane.deadStatus ?? "unknown"}`, pane.deadStatus);
   }
 
   /** Fails every queued and running command: the tmux session is gone. */
