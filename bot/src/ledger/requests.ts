@@ -185,11 +185,11 @@ export function transition(ctx: LedgerContext, id: string, from: RequestState, t
   }
   return ctx.write(() => {
     const at = ctx.now();
-    if (to === "approved") {
-      const row = ctx.sql("SELECT expires_at FROM requests WHERE id = ?").get(id) as { expires_at: number } | undefined;
-      if (!row || at >= row.expires_at) return false;
-    }
-    if (!swapState(ctx, id, from, to, at)) return false;
+    const swapped =
+      to === "approved"
+        ? ctx.sql("UPDATE requests SET state = ?, state_changed_at = ? WHERE id = ? AND state = ? AND expires_at > ?").run(to, at, id, from, at).changes === 1
+        : swapState(ctx, id, from, to, at);
+    if (!swapped) return false;
     ctx.audit(actor, "request.update", { detail, from, requestId: id, to });
     return true;
   });
