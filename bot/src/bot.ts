@@ -1,10 +1,12 @@
-// The bot process's core: the Matrix runtime with the chat router behind it. Later parts (agent,
-// approvals, scheduler) plug in here, each through the narrow interface it needs.
+// The bot process's core: the Matrix runtime with the chat router behind it, and, when an agent is
+// configured, the loop (conversations and approvals, conversation/loop.ts). Later parts (scheduler,
+// control room) plug in here, each through the narrow interface it needs.
 import { EventType, MsgType, RelationType, type MatrixEvent, type Room } from "matrix-js-sdk";
 import { commandTable } from "./chat/commands.ts";
 import { createRouter, type IncomingMessage } from "./chat/router.ts";
 import type { BotConfig } from "./config.ts";
 import type { Logger } from "./log.ts";
+import { prepareLoop, type Loop } from "./conversation/loop.ts";
 import { startMatrix, type MatrixRuntime } from "./matrix/matrix-runtime.ts";
 
 /** A text message worth routing, or null (edits, notices, other bots' m.notice, non-text). */
@@ -27,29 +29,54 @@ export function toIncomingMessage(event: MatrixEvent, room: Room): IncomingMessa
 }
 
 export async function startBot(config: BotConfig, log: Logger): Promise<MatrixRuntime> {
-  return startMatrix({
-    config,
-    log: log.child("matrix"),
-    makeHandler: ({ messenger }) => {
-      const router = createRouter({
-        commands: commandTable,
-        reply: async (message, markdown) => {
-          // In a thread the answer stays there; elsewhere it quotes the message it answers.
-          await messenger.sendMarkdown(
-            message.roomId,
-            markdown,
-            message.threadRoot ? { threadRoot: message.threadRoot } : { replyTo: message.eventId },
-          );
-        },
-        // Issue 5 routes ordinary messages to the room's agent session.
-        chat: async () => {},
-      });
-      return async (event, room) => {
-        const message = toIncomingMessage(event, room);
-        if (!message) return;
-        log.debug("message", { roomId: message.roomId, eventId: message.eventId, sender: message.sender });
-        await router.route(message);
-      };
+  // The loop's parts that can fail on their own (policy, runner, agent) start before Matrix does.
+  const prepared = config.loop ? await prepareLoop(config.loop, config.dataDir, log.child("loop")) : undefined;
+  let loop: Loop | undefined;
+  let runtime: MatrixRuntime;
+  try {
+    runtime = await startMatrix({
+      config,
+      log: log.child("matrix"),
+      makeHandler: ({ client, messenger, userId }) => {
+        loop = prepared?.attach({ client, messenger, userId });
+        const router = createRouter({
+          commands: [...commandTable, ...(loop?.commands ?? [])],
+          reply: async (message, markdown) => {
+            // In a thread the answer stays there; elsewhere it quotes the message it answers.
+            await messenger.sendMarkdown(
+              message.roomId,
+              markdown,
+              message.threadRoot ? { threadRoot: message.threadRoot } : { replyTo: message.eventId },
+            );
+          },
+          chat: async (message) => {
+            if (loop) return loop.chat(message);
+            await messenger.sendMarkdown(message.roomId, noAgent, { replyTo: message.eventId, notice: true });
+          },
+        });
+        return async (event, room) => {
+          if (loop && (await loop.onEvent(event, room))) return;
+          const message = toIncomingMessage(event, room);
+          if (!message) return;
+          log.debug("message", { roomId: message.roomId, eventId: message.eventId, sender: message.sender });
+          await router.route(message);
+        };
+      },
+    });
+  } catch (e) {
+    await prepared?.abandon();
+    throw e;
+  }
+  if (!loop) return runtime;
+  const started = loop;
+  await started.start();
+  return {
+    ...runtime,
+    async stop(deadlineMs) {
+      await runtime.stop(deadlineMs);
+      await started.stop();
     },
-  });
+  };
 }
+
+const noAgent = "No agent is configured, so I only answer commands (`!help`). To talk to a coding agent here, add an `agent` section to pocketcoder.yaml (see the README).";

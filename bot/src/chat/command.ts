@@ -8,6 +8,8 @@ export interface CommandContext {
   args: string;
   sender: string;
   roomId: string;
+  /** The invoking message's event id (votes are keyed by it); the router always sets it. */
+  eventId?: string;
   /** The invoking event's origin_server_ts (the homeserver's clock). */
   sentAt: number;
   now(): number;

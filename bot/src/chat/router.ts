@@ -47,6 +47,7 @@ export function createRouter(deps: RouterDeps): Router {
         args: parsed.args,
         sender: message.sender,
         roomId: message.roomId,
+        eventId: message.eventId,
         sentAt: message.sentAt,
         now,
         commands: infos,
