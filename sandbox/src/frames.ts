@@ -28,8 +28,4 @@ export class FrameDecoder {
     }
     return frames;
   }
-
-  get leftover(): number {
-    return this.pending.length;
-  }
 }

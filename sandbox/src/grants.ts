@@ -83,11 +83,6 @@ export class GrantStore {
     return verdict;
   }
 
-  hasSession(session: string): boolean {
-    for (const g of this.grants.values()) if (g.session === session) return true;
-    return false;
-  }
-
   prune(): void {
     const before = this.grants.size;
     for (const [k, g] of this.grants) if (Date.parse(g.expiresAt) + tombstoneMs <= this.now()) this.grants.delete(k);

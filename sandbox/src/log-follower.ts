@@ -27,10 +27,6 @@ export class LogFollower {
     this.schedule();
   }
 
-  get offset(): number {
-    return this.position;
-  }
-
   /** Reads everything written so far, now. */
   drain(): void {
     let budget = turnBytes;

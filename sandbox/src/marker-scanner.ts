@@ -25,10 +25,6 @@ export class MarkerScanner {
     this.endPatterns = [Buffer.concat([Buffer.from("\r\n"), this.end]), Buffer.concat([Buffer.from("\n"), this.end])];
   }
 
-  get phase(): "seeking" | "output" | "done" {
-    return this.state;
-  }
-
   push(chunk: Buffer): void {
     if (this.state === "done" || chunk.length === 0) return;
     let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
