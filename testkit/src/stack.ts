@@ -145,7 +145,7 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
     },
     opencodePid() {
       const pids = logLines(bot.log())
-        .filter((l) => l.msg === "opencode serving" && typeof l.pid === "number")
+        .filter((l) => (l.msg === "opencode serving" || l.msg === "adopted the agent server of the previous run") && typeof l.pid === "number")
         .map((l) => l.pid as number);
       if (pids.length === 0) throw new Error(`the bot has not logged "opencode serving" yet; its log:\n${bot.log().slice(-3000)}`);
       return pids.at(-1)!;
@@ -170,6 +170,8 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
     },
     async stop() {
       await bot.stop();
+      // A bot that was killed and not restarted leaves its agent server running (it would adopt it).
+      await killLeftAgent(join(account.dataDir, "opencode", "server.json"));
       runner.kill();
       await runner.exited;
       await llm.close();
@@ -236,6 +238,22 @@ async function killTmux(stateDir: string): Promise<void> {
   const socket = join(stateDir, "tmux", "sock");
   if (!existsSync(socket)) return;
   await new Promise<void>((r) => spawn("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" }).once("exit", () => r()).once("error", () => r()));
+}
+
+async function killLeftAgent(recordPath: string): Promise<void> {
+  if (!existsSync(recordPath)) return;
+  const { pid } = JSON.parse(readFileSync(recordPath, "utf8")) as { pid: number };
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) return;
+  process.kill(pid, "SIGKILL");
+  while (alive()) await new Promise((r) => setTimeout(r, 50));
 }
 
 function logLines(text: string): Record<string, unknown>[] {
