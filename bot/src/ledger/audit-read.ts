@@ -21,9 +21,19 @@ export function lastEntries(db: Db, n: number): AuditEntry[] {
   return rows.reverse().map(toEntry);
 }
 
-/** Every entry about one request (creation, prompt, votes, decisions, execution), in order. */
+/** Every entry about one request (creation, prompt, votes, decisions, execution), in order. Reads
+ * back from the head only as far as the request's creation, so recent requests cost little however
+ * long the chain, without an index that every append would have to write. */
 export function requestHistory(db: Db, requestId: string): AuditEntry[] {
-  const rows = db.prepare(`SELECT ${columns} FROM audit WHERE json_extract(body, '$.requestId') = ? ORDER BY seq`).raw().all(requestId) as Row[];
+  const rows = db
+    .prepare(
+      `SELECT ${columns} FROM audit
+       WHERE seq >= (SELECT seq FROM audit WHERE event = 'request.create' AND json_extract(body, '$.requestId') = @id ORDER BY seq DESC LIMIT 1)
+         AND json_extract(body, '$.requestId') = @id
+       ORDER BY seq`,
+    )
+    .raw()
+    .all({ id: requestId }) as Row[];
   return rows.map(toEntry);
 }
 

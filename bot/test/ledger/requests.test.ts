@@ -187,3 +187,19 @@ describe("expiry", () => {
     expect(t.ledger.recordVote(newVote(req.id))).toEqual({ counted: false, reason: "expired", state: "pending" });
   });
 });
+
+describe("history", () => {
+  it("holds every entry about one request, in order, and nothing about others", () => {
+    const { ledger } = openTestLedger();
+    const before = ledger.createRequest(newRequest());
+    const req = ledger.createRequest(newRequest());
+    ledger.recordVote(newVote(before.id));
+    ledger.recordVote(newVote(req.id));
+    ledger.append("bot.tick", "bot", { requestIdLike: req.id });
+    ledger.transition(req.id, "pending", "approved", "bot");
+    ledger.transition(before.id, "pending", "approved", "bot");
+    expect(ledger.history(req.id).map((e) => e.event)).toEqual(["request.create", "request.review", "request.update"]);
+    expect(ledger.history(before.id).map((e) => e.event)).toEqual(["request.create", "request.review", "request.update"]);
+    expect(ledger.history("no-such-request")).toEqual([]);
+  });
+});
