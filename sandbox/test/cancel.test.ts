@@ -8,7 +8,7 @@ import { nextCall, startTestRunner, type TestRunner } from "./harness.ts";
 let t: TestRunner;
 
 beforeAll(async () => {
-  t = await startTestRunner({ noOutputMs: 400, cancelStepMs: 500 });
+  t = await startTestRunner({ noOutputMs: 400, cancelStepMs: 1000 });
 });
 afterAll(() => t?.cleanup());
 
