@@ -62,6 +62,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   let stopped = false;
   let runnerAbort: AbortController | undefined;
   let runnerLoop: Promise<void> | undefined;
+  let recovery: Promise<void> | undefined;
 
   // ── reading ────────────────────────────────────────────────────────────────────────────────
 
@@ -282,6 +283,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   // ── the permission request ─────────────────────────────────────────────────────────────────
 
   async function onPermissionAsked(permission: PermissionRequest, ctx: PermissionContext): Promise<void> {
+    void recoverOnce();
     if (ledger.byPermission(permission.sessionID, permission.id)) return;
     const input = requestInput(permission, ctx.directory, ctx.toolPart);
     const reject = (message: string) => deps.agent.reply({ sessionId: permission.sessionID, permissionId: permission.id }, { reply: "reject", message }).catch(() => false);
@@ -366,6 +368,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   // ── votes by reaction and redaction ────────────────────────────────────────────────────────
 
   async function onReaction(r: ReactionInput): Promise<void> {
+    void recoverOnce();
     const decision = voteKey(r.key);
     if (!decision || r.sender === deps.botUserId) return;
     const req = ledger.byPromptEvent(r.targetEventId);
@@ -396,6 +399,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   }
 
   async function onRedaction(r: RedactionInput): Promise<void> {
+    void recoverOnce();
     const vote = ledger.getVote(r.redacts);
     if (!vote) return;
     const req = ledger.getRequest(vote.requestId);
@@ -499,6 +503,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   }
 
   async function sweepExpired(): Promise<void> {
+    void recoverOnce();
     for (const req of ledger.expireDue("bot:expiry")) {
       log.info("request expired", { requestId: req.id });
       await answer(req, { reply: "reject", message: toAgent.expired(req, Math.round((req.expiresAt - req.createdAt) / 60_000)) });
@@ -508,6 +513,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   }
 
   async function rejectPendingForSession(sessionId: string, reason: string, actor: string): Promise<number> {
+    void recoverOnce();
     let n = 0;
     for (const req of ledger.listPending().filter((r) => r.sessionId === sessionId)) {
       if (!ledger.transition(req.id, "pending", "cancelled", actor, { by: [actor], reason })) continue;
@@ -519,13 +525,28 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     return n;
   }
 
+  /**
+   * Crash recovery, once per engine and before anything else touches a request: what a previous
+   * process left dispatching or running becomes `unknown` (R15). Every entry point calls it, since
+   * votes delivered by sync may arrive before `start()` — a claim made by this process must never
+   * be taken for a leftover. The ledger step is synchronous; the reports follow.
+   */
+  function recoverOnce(): Promise<void> {
+    if (recovery) return recovery;
+    const stuck = ledger.recoverAfterCrash("bot:start");
+    recovery = (async () => {
+      for (const req of stuck) {
+        log.warn("request left mid-flight by a crash is now unknown", { requestId: req.id });
+        await refresh(req.id);
+        await note(req, `⚠️ The bot stopped while \`${req.code}\` was being run; it was not run again. Check the sandbox (its tmux window) to see what happened.`);
+      }
+    })();
+    return recovery;
+  }
+
   async function start(): Promise<void> {
     stopped = false;
-    for (const req of ledger.recoverAfterCrash("bot:start")) {
-      log.warn("request left mid-flight by a crash is now unknown", { requestId: req.id });
-      await refresh(req.id);
-      await note(req, `⚠️ The bot stopped while \`${req.code}\` was being run; it was not run again. Check the sandbox (its tmux window) to see what happened.`);
-    }
+    await recoverOnce();
     await sweepExpired();
     for (const req of ledger.listPending()) {
       if (req.promptEventId) await refresh(req.id);
@@ -561,7 +582,10 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
       ledger,
       voteAuth: deps.voteAuth,
       roomState: deps.roomState,
-      vote: (req, v) => castVote(req, v),
+      vote: (req, v) => {
+        void recoverOnce();
+        return castVote(req, v);
+      },
     }),
   };
 }

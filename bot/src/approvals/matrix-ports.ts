@@ -14,7 +14,9 @@ export function roomStateOf(client: MatrixClient, roomId: string): RoomState {
   const joined = new Set(room?.getJoinedMembers().map((m) => m.userId) ?? []);
   return {
     isJoined: (userId) => joined.has(userId),
-    powerLevel: (userId) => levels.users?.[userId] ?? levels.users_default ?? 0,
+    // The member's level as the SDK computes it (room creators rank highest from room version 12 on);
+    // a user the room has no member event for gets the power-levels event's default.
+    powerLevel: (userId) => room?.getMember(userId)?.powerLevel ?? levels.users?.[userId] ?? levels.users_default ?? 0,
     members: () => [...joined],
   };
 }

@@ -25,6 +25,23 @@ describe("approval engine: restarts", () => {
     await vi.waitFor(() => expect(h.ledger.getRequest(req.id)!.state).toBe("succeeded"));
   });
 
+  it("a vote delivered by sync before start() is not taken for a crash leftover", async () => {
+    const first = await harness();
+    const p = bashPermission("make early");
+    await first.engine.onPermissionAsked(p, context());
+    const req = first.ledger.byPermission("ses_1", p.id)!;
+    await first.engine.stop();
+    first.ledger.close();
+    // The new process handles the ✅ its sync delivers before its own start() has run.
+    const h = await harness({ dbPath: first.dbPath, shared: { clock: first.clock, messenger: first.messenger, runner: first.runner, agent: first.agent, room: first.room } });
+    await react(h, req.promptEventId!, "@alice:hs").done;
+    await h.engine.start();
+    expect(h.ledger.getRequest(req.id)!.state).toBe("dispatching");
+    h.runner.emit(finished({ session: "ses_1", callId: p.tool!.callID }));
+    await vi.waitFor(() => expect(h.ledger.getRequest(req.id)!.state).toBe("succeeded"));
+    expect(h.runner.grants).toHaveLength(1);
+  });
+
   it("a pending request whose time passed while the bot was down expires at start", async () => {
     const first = await harness();
     const p = bashPermission("make slow");
@@ -79,6 +96,8 @@ describe("approval engine: restarts", () => {
   it("two engines on one ledger receiving the deciding votes at once dispatch exactly once", async () => {
     const a = await harness();
     const b = await harness({ dbPath: a.dbPath, shared: { clock: a.clock, messenger: a.messenger, room: a.room } });
+    await a.engine.start();
+    await b.engine.start();
     const p = bashPermission("deploy prod");
     await a.engine.onPermissionAsked(p, context());
     const req = a.ledger.byPermission("ses_1", p.id)!;
