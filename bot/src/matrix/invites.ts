@@ -4,6 +4,7 @@ import { RoomEvent, type MatrixClient, type Room } from "matrix-js-sdk";
 import type { Logger } from "../log.ts";
 import type { InFlight } from "./in-flight.ts";
 import { inviterAllowed, type InvitePolicy } from "./invite-policy.ts";
+import { waitForRoomReady } from "./room-ready.ts";
 
 export interface InviteOptions {
   client: MatrixClient;
@@ -46,6 +47,7 @@ export function startInviteHandling(opts: InviteOptions): { stop(): void } {
     await client.joinRoom(room.roomId);
     if (!opts.allowUnencrypted && !(await roomIsEncrypted(client, room.roomId))) {
       log.info("leaving unencrypted room", { roomId: room.roomId, inviter });
+      await waitForRoomReady(client, room.roomId);
       await client.sendNotice(room.roomId, unencryptedRefusal);
       await client.leave(room.roomId);
       return;

@@ -1,10 +1,11 @@
 // The sending primitives everything else builds on: formatted messages with mentions, edits,
 // reactions, thread replies and file uploads (encrypted in encrypted rooms). Each returns the
 // id of the event it sent.
-import { EventType, MsgType, RelationType, type MatrixClient } from "matrix-js-sdk";
+import { EventStatus, EventType, MsgType, RelationType, type MatrixClient } from "matrix-js-sdk";
 import type { RoomMessageEventContent } from "matrix-js-sdk/lib/@types/events.js";
 import { encryptAttachment } from "./attachment-crypto.ts";
 import { renderMarkdown, type RenderedMessage } from "./markdown.ts";
+import { waitForRoomReady } from "./room-ready.ts";
 
 export interface SendOptions {
   /** Send into this thread (with the reply fallback Element X needs without thread support). */
@@ -33,7 +34,9 @@ export function createMessenger(client: MatrixClient): Messenger {
     const events = client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [];
     for (let i = events.length - 1; i >= 0; i--) {
       const ev = events[i]!;
-      if (ev.threadRootId === rootId && ev.getId() && !ev.status) return ev.getId()!;
+      // Sent events only: a local echo still queued has no final id yet.
+      const sent = ev.status === null || ev.status === EventStatus.SENT;
+      if (ev.threadRootId === rootId && sent && ev.getId()) return ev.getId()!;
     }
     return rootId;
   };
@@ -53,6 +56,7 @@ export function createMessenger(client: MatrixClient): Messenger {
   };
 
   const send = async (roomId: string, threadRoot: string | undefined, content: Content): Promise<string> => {
+    await waitForRoomReady(client, roomId);
     const res = await client.sendEvent(roomId, threadRoot ?? null, EventType.RoomMessage, content as unknown as RoomMessageEventContent);
     return res.event_id;
   };
@@ -82,6 +86,7 @@ export function createMessenger(client: MatrixClient): Messenger {
     },
 
     react: async (roomId, eventId, key) => {
+      await waitForRoomReady(client, roomId);
       const res = await client.sendEvent(roomId, EventType.Reaction, {
         "m.relates_to": { rel_type: RelationType.Annotation, event_id: eventId, key },
       });
@@ -91,7 +96,7 @@ export function createMessenger(client: MatrixClient): Messenger {
     replyInThread: (roomId, rootId, markdown, opts = {}) => messenger.sendMarkdown(roomId, markdown, { ...opts, threadRoot: rootId }),
 
     uploadFile: async (roomId, name, bytes, mime, opts = {}) => {
-      const encrypted = (await client.getCrypto()?.isEncryptionEnabledInRoom(roomId)) ?? false;
+      const encrypted = (await waitForRoomReady(client, roomId)).hasEncryptionStateEvent();
       const info = { mimetype: mime, size: bytes.byteLength };
       const base = { msgtype: MsgType.File, body: name, filename: name, info };
       let content: Content;
