@@ -123,10 +123,11 @@ class Analyser {
 
   /** Walks a node's statements; a statement followed by `&` runs in the background. */
   private children(node: Node, ctx: Ctx): void {
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       if (!child.isNamed && child.type !== "ERROR") continue;
-      const background = node.child(i + 1)?.type === "&";
+      const background = kids[i + 1]?.type === "&";
       this.statement(child, background ? { ...ctx, background: true } : ctx);
     }
   }
@@ -140,8 +141,9 @@ class Analyser {
 
   private pipeline(node: Node, ctx: Ctx): void {
     let upstream = ctx.upstream;
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       if (!child.isNamed) continue;
       const before = this.units.length;
       this.scoped(() => this.statement(child, { ...ctx, upstream }));
@@ -152,8 +154,9 @@ class Analyser {
   private redirected(node: Node, ctx: Ctx): void {
     const body = node.childForFieldName("body");
     const redirects: Node[] = [];
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       if (REDIRECT_TYPES.has(child.type)) redirects.push(child);
     }
     // tree-sitter puts words after a redirect target (`ls > out -la`) inside the redirect.
@@ -167,6 +170,18 @@ class Analyser {
     for (const r of redirects) this.redirect(r, ctx, null);
   }
 
+  /** A command already split into words by the plain-text path. */
+  plainCommand(text: string, assignments: Arg[], argv: Arg[]): void {
+    const unit: CommandUnit = { kind: "command", text, argv, assignments, layers: [], floors: [], sources: [], base: this.cwd };
+    this.units.push(unit);
+    if (argv.length === 0) {
+      unit.floors.push({ id: "assignment", why: `it sets the shell variable ${assignments.map((a) => a.value).join(", ")}, which stays set for later commands` });
+      return;
+    }
+    this.judgeShape(unit, TOP);
+    this.trackCd(unit);
+  }
+
   /** A simple command; `redirects` are those of an enclosing redirected_statement. */
   private command(node: Node, ctx: Ctx, extraArgs: Node[], redirects: Node[]): CommandUnit {
     const unit: CommandUnit = { kind: "command", text: node.text.trim(), argv: [], assignments: [], layers: [], floors: [], sources: [...ctx.upstream], base: this.cwd };
@@ -174,8 +189,9 @@ class Analyser {
     const ownRedirects: Node[] = [];
     const words: Node[][] = [];
     let previousEnd = -1;
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       const type = child.type;
       if (type === "variable_assignment") {
         unit.assignments.push(this.assignment(child, unit, ctx));
@@ -277,8 +293,9 @@ class Analyser {
     if (node.type === "herestring_redirect" || node.type === "heredoc_redirect") return this.inputRedirect(node, ctx, owner);
     let op = "";
     let target: Node | null = null;
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       if (!child.isNamed && child.type !== "ERROR") op = child.type;
       else if (child.type !== "file_descriptor" && !target) target = child;
     }
@@ -300,8 +317,9 @@ class Analyser {
   private inputRedirect(node: Node, ctx: Ctx, owner: CommandUnit | null): void {
     const subs: Node[] = [];
     const quoted = /['"\\]/.test(node.childForFieldName("heredoc_start")?.text ?? node.children.find((c) => c?.type === "heredoc_start")?.text ?? "");
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       if (child.type === "heredoc_body") {
         if (!quoted) collectSubstitutions(child, subs);
       } else if (child.type === "pipeline") {
@@ -319,8 +337,9 @@ class Analyser {
   /** `cat <<EOF | sh`: tree-sitter nests the rest of the pipeline in the heredoc redirect. */
   private pipelineTail(node: Node, ctx: Ctx): void {
     let upstream = ctx.upstream;
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       if (!child.isNamed) continue;
       const before = this.units.length;
       this.statement(child, { ...ctx, upstream });
@@ -364,8 +383,9 @@ class Analyser {
   }
 
   private flatten(node: Node, unit: CommandUnit, ctx: Ctx): void {
-    for (let i = 0, n = node.childCount; i < n; i++) {
-      const child = node.child(i)!;
+    const kids = node.children as Node[];
+    for (let i = 0; i < kids.length; i++) {
+      const child = kids[i]!;
       if (child.type === "variable_assignment") {
         const a = this.assignment(child, unit, ctx);
         unit.argv.push({ ...a, value: a.dynamic ? a.text : evaluateWord([child]).args[0]!.value });
@@ -420,8 +440,44 @@ function describeError(root: Node): string {
   return "syntax error";
 }
 
-export function analyse(text: string, options: AnalyseOptions): Analysis {
+/**
+ * Text made only of these characters needs no parser: bash reads it as words separated by
+ * spaces, with no quoting, expansion (a leading `~` aside), globbing, operators, redirections or
+ * comments. Most commands an agent runs look like this, and skipping the parser halves their cost.
+ * corpus.test.ts checks that both paths agree on every such command in the corpus.
+ */
+const PLAIN_TEXT = /^[A-Za-z0-9_\-./=:,@%+~ ]+$/;
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*\+?=/;
+/** First words the grammar treats specially; those commands go through the parser. */
+const SPECIAL_FIRST_WORDS = new Set([
+  "if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while", "until", "do", "done", "in", "function",
+  "time", "coproc", "export", "declare", "local", "readonly", "typeset", "unset",
+]);
+
+function plainAnalysis(text: string, cwd: string): Analysis | null {
+  if (!PLAIN_TEXT.test(text)) return null;
+  const words = text.split(" ").filter((w) => w !== "");
+  let i = 0;
+  while (i < words.length && ASSIGNMENT.test(words[i]!)) i++;
+  const name = words[i];
+  if (words.length === 0 || (name !== undefined && (SPECIAL_FIRST_WORDS.has(name) || name.includes("=")))) return null;
+  const arg = (w: string): Arg => ({ value: w, dynamic: false, glob: false, mask: null, text: w });
+  const analyser = new Analyser(cwd, 0);
+  analyser.plainCommand(
+    text.trim(),
+    words.slice(0, i).map((w) => ({ ...arg(w), value: w.slice(0, w.indexOf("=")).replace(/\+$/, "") })),
+    words.slice(i).map(arg),
+  );
+  return { units: analyser.units, floors: analyser.floors };
+}
+
+/** Analysis through tree-sitter, whatever the text looks like. */
+export function analyseWithParser(text: string, options: AnalyseOptions): Analysis {
   const analyser = new Analyser(options.cwd, 0);
   analyser.program(text, TOP);
   return { units: analyser.units, floors: analyser.floors };
+}
+
+export function analyse(text: string, options: AnalyseOptions): Analysis {
+  return plainAnalysis(text, options.cwd) ?? analyseWithParser(text, options);
 }

@@ -2,7 +2,7 @@
 // merged, approval settings resolved, rules indexed by command name, and the policy hash.
 import { canonicalJson, sha256Hex } from "./canonical.ts";
 import { parseDuration } from "./duration.ts";
-import { type CompiledGlob, compileGlob, GlobSyntaxError, type GlobToken, pathAlternatives } from "./glob.ts";
+import { type CompiledGlob, compileGlob, compileGlobList, type GlobList, GlobSyntaxError, type GlobToken, pathAlternatives } from "./glob.ts";
 import {
   ASK_ONLY_FIELDS,
   BASH_ONLY_FIELDS,
@@ -32,8 +32,8 @@ export interface ResolvedDefaults {
 }
 
 export interface PathList {
-  include: CompiledGlob[];
-  exclude: CompiledGlob[];
+  include: GlobList | null;
+  exclude: GlobList | null;
   /** Token alternatives per glob (placeholders unbound), for intersecting with shell globs. */
   includeTokens: GlobToken[][][];
   excludeTokens: GlobToken[][][];
@@ -49,19 +49,19 @@ export interface CompiledRule {
   risk: Risk | null;
   dangerous: boolean;
   approval: Approval | null;
-  tools: CompiledGlob[] | null;
-  rooms: CompiledGlob[] | null;
-  requesters: CompiledGlob[] | null;
-  projects: CompiledGlob[] | null;
-  command: CompiledGlob[] | null;
+  tools: GlobList | null;
+  rooms: GlobList | null;
+  requesters: GlobList | null;
+  projects: GlobList | null;
+  command: GlobList | null;
   argv: string[] | null;
-  hasArg: CompiledGlob[] | null;
-  lacksArg: CompiledGlob[] | null;
-  onlyArgs: CompiledGlob[] | null;
+  hasArg: GlobList | null;
+  lacksArg: GlobList | null;
+  onlyArgs: GlobList | null;
   paths: PathList | null;
   redirect: PathList | null;
-  fedBy: CompiledGlob[] | null;
-  env: CompiledGlob[] | null;
+  fedBy: GlobList | null;
+  env: GlobList | null;
   /** Looks at a command's words (so it never matches a redirection or another tool). */
   commandLevel: boolean;
   /** Command names this rule can match, or null when it may match any name. */
@@ -136,6 +136,11 @@ function fail(label: string, field: string, message: string): never {
   throw new PolicyError(`${label}: field "${field}": ${message}`);
 }
 
+function globList(label: string, field: string, patterns: string[] | undefined, flavor: "command" | "path"): GlobList | null {
+  const list = globs(label, field, patterns, flavor);
+  return list ? compileGlobList(list) : null;
+}
+
 function globs(label: string, field: string, patterns: string[] | undefined, flavor: "command" | "path"): CompiledGlob[] | null {
   if (!patterns) return null;
   return patterns.map((p, i) => {
@@ -161,7 +166,12 @@ function pathList(label: string, field: string, patterns: string[] | undefined):
   const inc = globs(label, field, include.length ? include : undefined, "path") ?? [];
   const exc = globs(label, field, exclude.length ? exclude : undefined, "path") ?? [];
   const tokens = (list: CompiledGlob[]) => list.map((g) => g.alternatives.flatMap(pathAlternatives));
-  return { include: inc, exclude: exc, includeTokens: tokens(inc), excludeTokens: tokens(exc) };
+  return {
+    include: inc.length ? compileGlobList(inc) : null,
+    exclude: exc.length ? compileGlobList(exc) : null,
+    includeTokens: tokens(inc),
+    excludeTokens: tokens(exc),
+  };
 }
 
 function literalWordsOf(spec: RuleSpec): Set<string> {
@@ -177,8 +187,8 @@ function compileRule(spec: RuleSpec, file: string, order: number, label: string,
     if (stray) fail(label, stray, `only applies when decision is "ask" (this rule says "${spec.decision}")`);
   }
   const bashOnly = BASH_ONLY_FIELDS.find(present);
-  const tools = globs(label, "tool", spec.tool ?? (bashOnly ? ["bash"] : undefined), "command");
-  if (bashOnly && tools && !tools.some((t) => t.test("bash"))) fail(label, bashOnly, 'only applies to the "bash" tool; add "bash" to "tool" or remove it');
+  const tools = globList(label, "tool", spec.tool ?? (bashOnly ? ["bash"] : undefined), "command");
+  if (bashOnly && tools && !tools.test("bash")) fail(label, bashOnly, 'only applies to the "bash" tool; add "bash" to "tool" or remove it');
   const commandLevel = COMMAND_FIELDS.some(present);
   if (spec.redirect && commandLevel) {
     const other = COMMAND_FIELDS.find(present)!;
@@ -204,10 +214,10 @@ function compileRule(spec: RuleSpec, file: string, order: number, label: string,
     if (approval.users && approval.users.length < approval.quorum && approval.minPowerLevel === undefined)
       fail(label, "quorum", `needs ${approval.quorum} approvers but "approvers.users" lists only ${approval.users.length}`);
   }
-  const command = globs(label, "command", spec.command, "command");
+  const command = globList(label, "command", spec.command, "command");
   let heads: string[] | null = null;
   if (spec.argv) heads = [spec.argv[0]!];
-  else if (command && command.every((g) => g.heads)) heads = command.flatMap((g) => g.heads!);
+  else if (command && command.globs.every((g) => g.heads)) heads = command.globs.flatMap((g) => g.heads!);
   return {
     id: spec.id,
     file,
@@ -218,18 +228,18 @@ function compileRule(spec: RuleSpec, file: string, order: number, label: string,
     dangerous: spec.dangerous ?? false,
     approval,
     tools,
-    rooms: globs(label, "rooms", spec.rooms, "command"),
-    requesters: globs(label, "requesters", spec.requesters, "command"),
-    projects: globs(label, "projects", spec.projects, "command"),
+    rooms: globList(label, "rooms", spec.rooms, "command"),
+    requesters: globList(label, "requesters", spec.requesters, "command"),
+    projects: globList(label, "projects", spec.projects, "command"),
     command,
     argv: spec.argv ?? null,
-    hasArg: globs(label, "hasArg", spec.hasArg, "command"),
-    lacksArg: globs(label, "lacksArg", spec.lacksArg, "command"),
-    onlyArgs: globs(label, "onlyArgs", spec.onlyArgs, "command"),
+    hasArg: globList(label, "hasArg", spec.hasArg, "command"),
+    lacksArg: globList(label, "lacksArg", spec.lacksArg, "command"),
+    onlyArgs: globList(label, "onlyArgs", spec.onlyArgs, "command"),
     paths: pathList(label, "paths", spec.paths),
     redirect: pathList(label, "redirect", spec.redirect),
-    fedBy: globs(label, "fedBy", spec.fedBy, "command"),
-    env: globs(label, "env", spec.env, "command"),
+    fedBy: globList(label, "fedBy", spec.fedBy, "command"),
+    env: globList(label, "env", spec.env, "command"),
     commandLevel,
     heads,
     literalWords: literalWordsOf(spec),

@@ -6,9 +6,9 @@ import { z } from "zod";
 import { analyse } from "./analyse.ts";
 import type { Approval, CompiledRule, Policy } from "./compile.ts";
 import { describeForbiddenChar, findForbiddenChar, makeVisible } from "./control-chars.ts";
-import { globCovers, globsIntersect, shellGlobAlternatives } from "./glob.ts";
+import { globCovers, type GlobList, globsIntersect, shellGlobAlternatives } from "./glob.ts";
 import type { CommandUnit, Floor, Layer, RedirectUnit, Unit } from "./model.ts";
-import { certainlyUnder, pathListMatches, pathOperands, type Certainty, type PathVars, UNKNOWN_WORKSPACE } from "./paths.ts";
+import { certainlyUnder, pathListMatches, pathOperand, type PathOperand, pathOperands, type Certainty, type PathVars, UNKNOWN_WORKSPACE } from "./paths.ts";
 import { buildReason } from "./reason.ts";
 import { layerText } from "./render.ts";
 import type { DecisionKind, Risk } from "./schema.ts";
@@ -99,6 +99,7 @@ function stronger(a: Verdict, b: Verdict, policy: Policy): boolean {
 
 interface ToolRules {
   all: CompiledRule[];
+  /** Per command name: the rules naming it, then the rules that may match any name. */
   byHead: Map<string, CompiledRule[]>;
   anyHead: CompiledRule[];
   /** Rules that do not look at a command's words: for redirections, bare assignments, other tools. */
@@ -112,7 +113,7 @@ function rulesFor(policy: Policy, tool: string): ToolRules {
   if (!perTool) toolCache.set(policy, (perTool = new Map()));
   let entry = perTool.get(tool);
   if (entry) return entry;
-  const all = policy.rules.filter((r) => !r.tools || r.tools.some((g) => g.test(tool)));
+  const all = policy.rules.filter((r) => !r.tools || r.tools.test(tool));
   const byHead = new Map<string, CompiledRule[]>();
   const anyHead: CompiledRule[] = [];
   for (const r of all) {
@@ -120,6 +121,7 @@ function rulesFor(policy: Policy, tool: string): ToolRules {
     if (!r.heads) anyHead.push(r);
     else for (const h of r.heads) byHead.set(h, [...(byHead.get(h) ?? []), r]);
   }
+  for (const [h, list] of byHead) byHead.set(h, [...list, ...anyHead]);
   entry = { all, byHead, anyHead, wordless: all.filter((r) => !r.commandLevel) };
   perTool.set(tool, entry);
   return entry;
@@ -132,9 +134,9 @@ interface Env {
 }
 
 function contextMatches(rule: CompiledRule, request: PolicyRequest): boolean {
-  if (rule.rooms && !(request.room !== undefined && rule.rooms.some((g) => g.test(request.room!)))) return false;
-  if (rule.requesters && !(request.requester !== undefined && rule.requesters.some((g) => g.test(request.requester!)))) return false;
-  if (rule.projects && !(request.project !== undefined && rule.projects.some((g) => g.test(request.project!)))) return false;
+  if (rule.rooms && !(request.room !== undefined && rule.rooms.test(request.room))) return false;
+  if (rule.requesters && !(request.requester !== undefined && rule.requesters.test(request.requester))) return false;
+  if (rule.projects && !(request.project !== undefined && rule.projects.test(request.project))) return false;
   return true;
 }
 
@@ -142,14 +144,37 @@ function modeOf(rule: CompiledRule): Certainty {
   return rule.decision === "allow" ? "certainly" : "possibly";
 }
 
-function argMatches(globs: CompiledRule["hasArg"] & {}, arg: Arg, mode: Certainty): boolean {
+function argMatches(list: GlobList, arg: Arg, mode: Certainty): boolean {
   if (arg.glob) {
     const shell = shellGlobAlternatives(arg.value, arg.mask ?? "");
+    const globs = list.globs;
     if (mode === "certainly") return shell.every((tokens) => globs.some((g) => g.alternatives.some((alt) => globCovers(alt, tokens, false))));
-    return globs.some((g) => g.test(arg.value) || g.alternatives.some((alt) => shell.some((tokens) => globsIntersect(alt, tokens, false, true))));
+    return list.test(arg.value) || globs.some((g) => g.alternatives.some((alt) => shell.some((tokens) => globsIntersect(alt, tokens, false, true))));
   }
   if (arg.dynamic && mode === "certainly") return false;
-  return globs.some((g) => g.test(arg.value));
+  return list.test(arg.value);
+}
+
+function anyArgMatches(list: GlobList, argv: Arg[], from: number, mode: Certainty): boolean {
+  for (let i = from; i < argv.length; i++) if (argMatches(list, argv[i]!, mode)) return true;
+  return false;
+}
+
+const operandCache = new WeakMap<Layer, PathOperand[]>();
+
+/** A layer's path operands, resolved once however many rules look at them. */
+function operandsOf(layer: Layer, base: string): PathOperand[] {
+  let ops = operandCache.get(layer);
+  if (!ops) {
+    ops = pathOperands(layer.argv).map((a) => pathOperand(a, base));
+    operandCache.set(layer, ops);
+  }
+  return ops;
+}
+
+function fedBy(list: GlobList, unit: CommandUnit): boolean {
+  for (const source of unit.sources) for (const l of source.layers) if (list.test(layerText(l))) return true;
+  return false;
 }
 
 function layerMatches(rule: CompiledRule, layer: Layer, unit: CommandUnit, env: Env, mode: Certainty): boolean {
@@ -161,21 +186,19 @@ function layerMatches(rule: CompiledRule, layer: Layer, unit: CommandUnit, env: 
       if (a.dynamic || a.glob || a.value !== rule.argv[i]) return false;
     }
   }
-  if (rule.command) {
-    const text = layerText(layer);
-    if (!rule.command.some((g) => g.test(text))) return false;
-  }
-  if (rule.hasArg && !argv.some((a, i) => i > 0 && argMatches(rule.hasArg!, a, mode))) return false;
-  if (rule.lacksArg) {
-    const opposite: Certainty = mode === "certainly" ? "possibly" : "certainly";
-    if (argv.some((a, i) => i > 0 && argMatches(rule.lacksArg!, a, opposite))) return false;
-  }
+  if (rule.command && !rule.command.test(layerText(layer))) return false;
+  if (rule.hasArg && !anyArgMatches(rule.hasArg, argv, 1, mode)) return false;
+  if (rule.lacksArg && anyArgMatches(rule.lacksArg, argv, 1, mode === "certainly" ? "possibly" : "certainly")) return false;
   if (rule.onlyArgs) {
-    const from = rule.argv?.length ?? 1;
-    for (let i = from; i < argv.length; i++) if (!argMatches(rule.onlyArgs, argv[i]!, mode)) return false;
+    for (let i = rule.argv?.length ?? 1; i < argv.length; i++) if (!argMatches(rule.onlyArgs, argv[i]!, mode)) return false;
   }
-  if (rule.paths && !pathOperands(argv).some((a) => pathListMatches(rule.paths!, a, unit.base, env.vars, mode))) return false;
-  if (rule.fedBy && !unit.sources.some((s) => s.layers.some((l) => rule.fedBy!.some((g) => g.test(layerText(l)))))) return false;
+  if (rule.paths) {
+    const paths = rule.paths;
+    let hit = false;
+    for (const op of operandsOf(layer, unit.base)) if ((hit = pathListMatches(paths, op, unit.base, env.vars, mode))) break;
+    if (!hit) return false;
+  }
+  if (rule.fedBy && !fedBy(rule.fedBy, unit)) return false;
   return true;
 }
 
@@ -219,7 +242,7 @@ function judgeCommand(unit: CommandUnit, env: Env, rules: ToolRules): Verdict {
     top = best(rules.wordless, (r) => !r.paths && !r.redirect, unit.text, env);
   }
   for (const layer of unit.layers) {
-    const candidates = [...(rules.byHead.get(layer.name) ?? []), ...rules.anyHead];
+    const candidates = rules.byHead.get(layer.name) ?? rules.anyHead;
     const v = best(candidates, (r, mode) => layerMatches(r, layer, unit, env, mode), unit.text, env) ?? noRule(env.policy, unit.text);
     const allowing = v.decision === "allow" ? v.rule : null;
     if (layer.explicit && !layer.explicit.every((w) => allowing?.literalWords.has(w))) {
@@ -227,7 +250,7 @@ function judgeCommand(unit: CommandUnit, env: Env, rules: ToolRules): Verdict {
       const named = layer.explicit.map((w) => `"${w}"`).join(" and ");
       floors.push({ id: "wrapper", why: `\`${shown}\` runs another command; only a rule that names ${named} can allow it` });
     }
-    const bad = unit.assignments.find((a) => a.dynamic || !allowing?.env?.some((g) => g.test(a.value)));
+    const bad = unit.assignments.find((a) => a.dynamic || !allowing?.env?.test(a.value));
     if (bad) floors.push({ id: "env-prefix", why: `it sets the environment variable ${bad.value}, which can change what the command does` });
     if (!top || stronger(v, top, env.policy)) top = v;
   }
@@ -236,9 +259,10 @@ function judgeCommand(unit: CommandUnit, env: Env, rules: ToolRules): Verdict {
 
 function judgeRedirect(unit: RedirectUnit, env: Env, rules: ToolRules): Verdict {
   const floors = [...unit.floors];
+  const target = pathOperand(unit.target, unit.base);
   const matches = (r: CompiledRule, mode: Certainty) => {
-    if (r.redirect && (!unit.write || !pathListMatches(r.redirect, unit.target, unit.base, env.vars, mode))) return false;
-    if (r.paths && !pathListMatches(r.paths, unit.target, unit.base, env.vars, mode)) return false;
+    if (r.redirect && (!unit.write || !pathListMatches(r.redirect, target, unit.base, env.vars, mode))) return false;
+    if (r.paths && !pathListMatches(r.paths, target, unit.base, env.vars, mode)) return false;
     return true;
   };
   const top = best(rules.wordless, matches, unit.text, env) ?? (unit.write ? noRule(env.policy, unit.text) : { text: unit.text, decision: "allow" as const, rule: null, floor: null });
@@ -253,8 +277,8 @@ function judgeToolCall(request: PolicyRequest, env: Env): Verdict[] {
   const paths = request.paths?.length ? request.paths : [null];
   return paths.map((p) => {
     const text = p ?? request.command ?? request.tool;
-    const arg: Arg | null = p === null ? null : { value: p, dynamic: false, glob: false, mask: null, text: p };
-    const matches = (r: CompiledRule, mode: Certainty) => !r.paths || (arg !== null && pathListMatches(r.paths, arg, env.vars.cwd, env.vars, mode));
+    const op = p === null ? null : pathOperand({ value: p, dynamic: false, glob: false, mask: null, text: p }, env.vars.cwd);
+    const matches = (r: CompiledRule, mode: Certainty) => !r.paths || (op !== null && pathListMatches(r.paths, op, env.vars.cwd, env.vars, mode));
     return best(rules, matches, `${request.tool} ${text}`, env) ?? noRule(env.policy, `${request.tool} ${text}`);
   });
 }
@@ -276,7 +300,9 @@ function decide(verdicts: Verdict[], env: Env, extra: { floors?: Floor[]; standi
   const { policy } = env;
   let top = verdicts[0]!;
   for (const v of verdicts) if (stronger(v, top, policy)) top = v;
-  const parts: DecisionPart[] = verdicts.map((v) => ({ command: makeVisible(v.text), decision: v.decision, rule: ruleName(v) }));
+  // Texts with hidden characters are denied before they are parsed; only that part needs escaping.
+  const visible = (v: Verdict) => (v.floor?.id === "control-character" ? makeVisible(v.text) : v.text);
+  const parts: DecisionPart[] = verdicts.map((v) => ({ command: visible(v), decision: v.decision, rule: ruleName(v) }));
   const decision: Decision = { decision: top.decision, rule: ruleName(top), risk: null, parts, reason: "", policyHash: policy.hash };
   if (top.decision === "ask") {
     decision.approval = mergeApproval(verdicts, top, policy);

@@ -416,13 +416,18 @@ function starAccepts(star: GlobToken, other: Single, path: boolean): boolean {
  * stop at `/`. Memoised over positions, so the cost is |a|·|b|.
  */
 export function globsIntersect(a: GlobToken[], b: GlobToken[], pathA: boolean, pathB: boolean): boolean {
-  const memo = new Map<number, boolean>();
+  // Cheap rejections first: the fixed characters at both ends must agree.
+  for (let i = 0; i < a.length && i < b.length && !isStar(a[i]!) && !isStar(b[i]!); i++)
+    if (!compatible(a[i] as Single, b[i] as Single, pathA, pathB)) return false;
+  for (let i = a.length - 1, j = b.length - 1; i >= 0 && j >= 0 && !isStar(a[i]!) && !isStar(b[j]!); i--, j--)
+    if (!compatible(a[i] as Single, b[j] as Single, pathA, pathB)) return false;
   const width = b.length + 1;
+  // 0 unknown, 1 being computed or false, 2 true.
+  const memo = new Uint8Array((a.length + 1) * width);
   const go = (i: number, j: number): boolean => {
     const key = i * width + j;
-    const known = memo.get(key);
-    if (known !== undefined) return known;
-    memo.set(key, false);
+    if (memo[key] !== 0) return memo[key] === 2;
+    memo[key] = 1;
     let r: boolean;
     if (i === a.length && j === b.length) r = true;
     else if (i < a.length && isStar(a[i]!)) {
@@ -433,7 +438,7 @@ export function globsIntersect(a: GlobToken[], b: GlobToken[], pathA: boolean, p
       r = go(i, j + 1) || (ai !== undefined && !isStar(ai) && starAccepts(b[j]!, ai, pathB) && go(i + 1, j));
     } else if (i < a.length && j < b.length) r = compatible(a[i] as Single, b[j] as Single, pathA, pathB) && go(i + 1, j + 1);
     else r = false;
-    memo.set(key, r);
+    memo[key] = r ? 2 : 1;
     return r;
   };
   return go(0, 0);
@@ -490,4 +495,43 @@ export function globCovers(rule: GlobToken[], shell: GlobToken[], pathRule: bool
     return r;
   };
   return go(0, 0);
+}
+
+/** Several globs tested as one: one RegExp, with a shared leading `**\/` factored out. */
+export interface GlobList {
+  globs: CompiledGlob[];
+  test(text: string, vars?: Record<string, string>): boolean;
+}
+
+const ANY_DIRS = "(?:.*/)?";
+
+export function compileGlobList(globs: CompiledGlob[]): GlobList {
+  const usesVars = globs.some((g) => g.usesVars);
+  const build = (vars: Record<string, string>) => {
+    const underAnyDir: string[] = [];
+    const rest: string[] = [];
+    for (const g of globs)
+      for (const alt of g.alternatives) {
+        const src = regexSource(alt, g.flavor, vars);
+        if (src.startsWith(ANY_DIRS)) underAnyDir.push(src.slice(ANY_DIRS.length));
+        else rest.push(src);
+      }
+    const parts = underAnyDir.length ? [`${ANY_DIRS}(?:${underAnyDir.join("|")})`, ...rest] : rest;
+    return new RegExp(`^(?:${parts.join("|")})$`, "su");
+  };
+  const fixed = usesVars ? null : build({});
+  let lastKey = "";
+  let last: RegExp | null = null;
+  return {
+    globs,
+    test(text, vars = {}) {
+      if (fixed) return fixed.test(text);
+      const key = `${vars.workspace ?? ""}\u0000${vars.cwd ?? ""}`;
+      if (key !== lastKey || !last) {
+        last = build(vars);
+        lastKey = key;
+      }
+      return last.test(text);
+    },
+  };
 }

@@ -68,34 +68,54 @@ function slice(arg: Arg, from: number): Arg {
 
 export type Certainty = "possibly" | "certainly";
 
+/** A path operand with its resolved and as-written forms worked out once. */
+export interface PathOperand {
+  arg: Arg;
+  resolved: string;
+  written: string;
+  /** For a glob: its token alternatives, resolved against the base, worked out on first use. */
+  shell?: GlobToken[][];
+}
+
+export function pathOperand(arg: Arg, base: string): PathOperand {
+  return { arg, resolved: resolvePath(arg.value, base), written: normalizePath(arg.value) };
+}
+
+function listMatches(list: PathList, path: string, vars: PathVars): boolean {
+  return (list.include === null || list.include.test(path, vars)) && !(list.exclude !== null && list.exclude.test(path, vars));
+}
+
 /**
  * Whether a path operand matches a rule's path list. `possibly` (used by ask and deny rules)
  * says yes when any file the word could name matches; `certainly` (used by allow rules) only
  * when every one does.
  */
-export function pathListMatches(list: PathList, arg: Arg, base: string, vars: PathVars, mode: Certainty): boolean {
-  if (arg.glob) return globPathMatches(list, arg, base, vars, mode);
+export function pathListMatches(list: PathList, op: PathOperand, base: string, vars: PathVars, mode: Certainty): boolean {
+  const arg = op.arg;
+  if (arg.glob) return globPathMatches(list, op, base, vars, mode);
   if (arg.dynamic && mode === "certainly") return false;
-  const resolved = resolvePath(arg.value, base);
-  const test = (p: string) =>
-    (list.include.length === 0 || list.include.some((g) => g.test(p, vars))) && !list.exclude.some((g) => g.test(p, vars));
-  if (test(resolved)) return true;
+  if (listMatches(list, op.resolved, vars)) return true;
   if (mode === "certainly") return false;
-  const written = normalizePath(arg.value);
-  return written !== resolved && test(written);
+  return op.written !== op.resolved && listMatches(list, op.written, vars);
 }
 
-function globPathMatches(list: PathList, arg: Arg, base: string, vars: PathVars, mode: Certainty): boolean {
-  const shell = resolvedGlobAlternatives(arg, base);
+function anyIntersects(globs: GlobToken[][][], shell: GlobToken[][], vars: PathVars): boolean {
+  for (const alts of globs) for (const alt of alts) for (const tokens of shell) if (globsIntersect(bindVars(alt, vars), tokens, true, true)) return true;
+  return false;
+}
+
+function allCovered(globs: GlobToken[][][], shell: GlobToken[][], vars: PathVars): boolean {
+  return shell.every((tokens) => globs.some((alts) => alts.some((alt) => globCovers(bindVars(alt, vars), tokens, true))));
+}
+
+function globPathMatches(list: PathList, op: PathOperand, base: string, vars: PathVars, mode: Certainty): boolean {
+  const arg = op.arg;
+  const shell = (op.shell ??= resolvedGlobAlternatives(arg, base));
   const climbs = mayClimb(arg);
-  const possibly = (globs: GlobToken[][][]) =>
-    climbs || globs.some((alts) => alts.some((alt) => shell.some((tokens) => globsIntersect(bindVars(alt, vars), tokens, true, true))));
-  const certainly = (globs: GlobToken[][][]) =>
-    !climbs && shell.every((tokens) => globs.some((alts) => alts.some((alt) => globCovers(bindVars(alt, vars), tokens, true))));
-  if (mode === "certainly") {
-    return (list.include.length === 0 || certainly(list.includeTokens)) && !possibly(list.excludeTokens);
-  }
-  return (list.include.length === 0 || possibly(list.includeTokens)) && !certainly(list.excludeTokens);
+  const possibly = (globs: GlobToken[][][]) => globs.length > 0 && (climbs || anyIntersects(globs, shell, vars));
+  const certainly = (globs: GlobToken[][][]) => !climbs && allCovered(globs, shell, vars);
+  if (mode === "certainly") return (list.include === null || certainly(list.includeTokens)) && !possibly(list.excludeTokens);
+  return (list.include === null || possibly(list.includeTokens)) && !certainly(list.excludeTokens);
 }
 
 /**

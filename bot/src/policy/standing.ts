@@ -47,7 +47,7 @@ function conflicts(rule: CompiledRule, prefix: string[]): boolean {
   if (rule.command) {
     const exact = literal(prefix.join(" "));
     const extended: GlobToken[] = [...exact, { t: "lit", c: " " }, { t: "star" }];
-    return rule.command.some((g) => g.alternatives.some((alt) => globsIntersect(alt, exact, false, false) || globsIntersect(alt, extended, false, false)));
+    return rule.command.globs.some((g) => g.alternatives.some((alt) => globsIntersect(alt, exact, false, false) || globsIntersect(alt, extended, false, false)));
   }
   return true;
 }

@@ -78,7 +78,7 @@ export function collectSubstitutions(node: Node, out: Node[]): void {
     out.push(node);
     return;
   }
-  for (let i = 0, n = node.childCount; i < n; i++) collectSubstitutions(node.child(i)!, out);
+  for (const child of node.children as Node[]) collectSubstitutions(child, out);
 }
 
 function visit(node: Node, b: Builder): void {
@@ -92,7 +92,7 @@ function visit(node: Node, b: Builder): void {
     case "string":
       return visitString(node, b);
     case "concatenation":
-      for (let i = 0, n = node.childCount; i < n; i++) visit(node.child(i)!, b);
+      for (const child of node.children as Node[]) visit(child, b);
       return;
     case "number":
     case "variable_name":
@@ -114,8 +114,9 @@ function visitString(node: Node, b: Builder): void {
   let cursor = node.startIndex + 1;
   const base = node.startIndex;
   const text = node.text;
-  for (let i = 0, n = node.childCount; i < n; i++) {
-    const child = node.child(i)!;
+  const kids = node.children as Node[];
+  for (let i = 0; i < kids.length; i++) {
+    const child = kids[i]!;
     if (child.startIndex > cursor) b.addDoubleQuoted(text.slice(cursor - base, child.startIndex - base));
     cursor = child.endIndex;
     const t = child.type;
@@ -187,7 +188,15 @@ function finish(value: string, mask: string, dynamic: boolean, text: string): Ar
  * Evaluates one shell word, given as the adjacent nodes that form it (tree-sitter sometimes
  * splits `$"…"` into two siblings). Unquoted braces expand into several words, as in bash.
  */
+const NO_SUBSTITUTIONS: Node[] = [];
+/** Characters that make a plain word more than its text: escapes, globs, braces. */
+const PLAIN_WORD = /^[^\\*?[{]*$/;
+
 export function evaluateWord(nodes: Node[]): WordResult {
+  if (nodes.length === 1 && nodes[0]!.type === "word") {
+    const text = nodes[0]!.text;
+    if (PLAIN_WORD.test(text)) return { args: [{ value: text, dynamic: false, glob: false, mask: null, text }], substitutions: NO_SUBSTITUTIONS };
+  }
   const b = new Builder();
   for (const node of nodes) {
     if (node.type === "$") {

@@ -2,6 +2,8 @@
 // the rule) it must get. Table-driven, one test per command.
 import { beforeAll, describe, expect, it } from "vitest";
 import { resolve } from "node:path";
+import { analyse, analyseWithParser } from "../../src/policy/analyse.ts";
+import type { Analysis } from "../../src/policy/model.ts";
 import { evaluate, loadPolicy, type Policy } from "../../src/policy/index.ts";
 import { corpus, WORKSPACE } from "./corpus.ts";
 
@@ -31,5 +33,23 @@ describe("default policy", () => {
     expect(d.parts.some((p) => p.decision === d.decision && p.rule === d.rule)).toBe(true);
     if (d.decision === "ask") expect(d.approval?.quorum).toBeGreaterThanOrEqual(1);
     else expect(d.approval).toBeUndefined();
+  });
+});
+
+describe("the plain-text path", () => {
+  // Commands of plain words skip tree-sitter; they must come out exactly as the parser reads them.
+  const shape = (a: Analysis) => JSON.stringify({ units: a.units.map((u) => ({ ...u, sources: u.kind === "command" ? u.sources.length : 0 })), floors: a.floors });
+  const extra = ["env A=1 ls", "ls 1 2", "a+=b ls", "X=1 Y=2", "cd ~", "kill %1", "echo a=b", "1a=b ls", "ls -- -x", "git log -n 5 --format=%H", "export A=1", "time ls"];
+  const commands = [...corpus.map((c) => c.command), ...extra];
+
+  it("agrees with the parser on every command", () => {
+    let plain = 0;
+    for (const command of commands) {
+      const fast = analyse(command, { cwd: WORKSPACE });
+      const parsed = analyseWithParser(command, { cwd: WORKSPACE });
+      expect(shape(fast), command).toBe(shape(parsed));
+      if (/^[A-Za-z0-9_\-./=:,@%+~ ]+$/.test(command)) plain++;
+    }
+    expect(plain).toBeGreaterThan(60);
   });
 });
