@@ -1,11 +1,13 @@
 // The exec stream's framing: [type: 1 byte][length: uint32 BE][payload]. See protocol.ts frameTypes.
 
-export function encodeFrame(type: number, payload: Buffer | string): Buffer[] {
+/** One buffer per frame, so each frame is one write to the socket. */
+export function encodeFrame(type: number, payload: Buffer | string): Buffer {
   const body = typeof payload === "string" ? Buffer.from(payload, "utf8") : payload;
-  const head = Buffer.allocUnsafe(5);
-  head[0] = type;
-  head.writeUInt32BE(body.length, 1);
-  return [head, body];
+  const frame = Buffer.allocUnsafe(5 + body.length);
+  frame[0] = type;
+  frame.writeUInt32BE(body.length, 1);
+  body.copy(frame, 5);
+  return frame;
 }
 
 export interface Frame {

@@ -144,7 +144,7 @@ class HttpExecSink implements ExecSink {
   private write(type: number, payload: Buffer | string): void {
     if (this.done || this.res.destroyed) return;
     this.open();
-    for (const part of encodeFrame(type, payload)) this.res.write(part);
+    this.res.write(encodeFrame(type, payload));
   }
 }
 

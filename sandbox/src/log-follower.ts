@@ -5,12 +5,16 @@ import { closeSync, openSync, readSync, watch, type FSWatcher } from "node:fs";
 const chunkBytes = 1 << 20;
 /** Bytes read per turn of the event loop, so a flood of output cannot starve the HTTP server. */
 const turnBytes = 16 << 20;
+/** A wake-up that found this much is bulk output: the next read waits `coalesceMs` to take a larger bite. */
+const bulkBytes = 16 << 10;
+const coalesceMs = 3;
 
 export class LogFollower {
   private fd: number;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private scheduled = false;
+  private streaming = false;
   private stopped = false;
   private readonly buf = Buffer.allocUnsafe(chunkBytes);
 
@@ -32,7 +36,10 @@ export class LogFollower {
     let budget = turnBytes;
     while (!this.stopped && budget > 0) {
       const n = readSync(this.fd, this.buf, 0, chunkBytes, this.position);
-      if (n === 0) return;
+      if (n === 0) {
+        this.streaming = turnBytes - budget >= bulkBytes;
+        return;
+      }
       this.position += n;
       budget -= n;
       this.onData(Buffer.from(this.buf.subarray(0, n)));
@@ -51,9 +58,12 @@ export class LogFollower {
   private schedule(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const go = () => {
       this.scheduled = false;
       this.drain();
-    });
+    };
+    // bulk output: fewer, larger reads mean fewer frames and writes; a lone marker line is read at once
+    if (this.streaming) setTimeout(go, coalesceMs);
+    else setImmediate(go);
   }
 }
