@@ -95,8 +95,10 @@ export function pathListMatches(list: PathList, op: PathOperand, base: string, v
   if (arg.glob) return globPathMatches(list, op, base, vars, mode);
   if (arg.dynamic && mode === "certainly") return false;
   if (listMatches(list, op.resolved, vars)) return true;
-  if (mode === "certainly") return false;
-  return op.written !== op.resolved && listMatches(list, op.written, vars);
+  if (op.written === op.resolved || list.include === null) return false;
+  // A rule glob written relative (`.env`, `secrets/*`) may only match the path as written; the
+  // exclusions still apply to where it really is.
+  return list.include.test(op.written, vars) && !(list.exclude !== null && list.exclude.test(op.resolved, vars));
 }
 
 function anyIntersects(globs: GlobToken[][][], shell: GlobToken[][], vars: PathVars): boolean {

@@ -52,10 +52,16 @@ describe("rule fields", () => {
 
   it("${workspace} in a path glob is the request's workspace; ! excludes", async () => {
     const p = await policy(`  - { id: outside, decision: deny, argv: [touch], paths: ["!\${workspace}/**"] }\n`);
-    expect(bash(p, "touch notes.txt").decision).toBe("ask");
+    expect(bash(p, "touch notes.txt")).toMatchObject({ decision: "ask", rule: null });
     expect(bash(p, "touch /tmp/notes.txt").rule).toBe("outside");
-    expect(bash(p, "touch /tmp/notes.txt", { workspace: "/tmp", cwd: "/tmp" }).decision).toBe("ask");
+    expect(bash(p, "touch /tmp/notes.txt", { workspace: "/tmp", cwd: "/tmp" })).toMatchObject({ decision: "ask", rule: null });
     expect(bash(p, "touch ../x").rule).toBe("outside");
+  });
+
+  it("a relative rule glob matches the path as written, but exclusions apply to where it is", async () => {
+    const p = await policy(`  - { id: local-secrets, decision: deny, paths: ["secrets/*", "!\${workspace}/secrets/public"] }\n`);
+    expect(bash(p, "cat secrets/key")).toMatchObject({ decision: "deny", rule: "local-secrets" });
+    expect(bash(p, "cat secrets/public")).toMatchObject({ decision: "ask", rule: null });
   });
 
   it("fedBy matches earlier pipeline stages and substitutions feeding the command", async () => {
