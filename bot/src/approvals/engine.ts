@@ -430,8 +430,9 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   async function postResult(req: ApprovalRequest, result: ExecResult): Promise<void> {
     if (!req.promptEventId) return;
     try {
-      await messenger.replyInThread(req.room, req.promptEventId, result.status === "refused" ? renderRefusal(req.code, "the grant did not match") : renderResult(req.code, result));
-      if (result.truncated) {
+      const report = result.status === "refused" ? { markdown: renderRefusal(req.code, "the grant did not match"), attachLog: false } : renderResult(req.code, result);
+      await messenger.replyInThread(req.room, req.promptEventId, report.markdown);
+      if (report.attachLog) {
         const log = await deps.runner.execLog(result.execId);
         await messenger.uploadFile(req.room, `${req.code}-output.log`, log, "text/plain", { threadRoot: req.promptEventId });
       }

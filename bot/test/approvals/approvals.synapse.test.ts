@@ -118,22 +118,28 @@ describe("approvals end to end", () => {
       expect(req!.promptEventId).toBeNull();
     }, long);
 
-    it("a command that asks runs in tmux after ✅, with its result in the prompt's thread", async () => {
-      planBash("APPROVE-TOKEN", "touch approved.txt && echo made-it");
+    it("a command that asks runs in tmux after ✅, with its result in the prompt's thread and the long log attached", async () => {
+      planBash("APPROVE-TOKEN", "touch approved.txt && seq 1 30000");
       await alice.sendText(solo, "APPROVE-TOKEN: make a file");
-      const prompt = await promptFor(alice, solo, "touch approved.txt && echo made-it");
+      const prompt = await promptFor(alice, solo, "touch approved.txt && seq 1 30000");
       codes.approved = prompt.code;
       expect(prompt.body).toContain("project `solo`");
       expect(existsSync(project("solo", "approved.txt"))).toBe(false);
       await alice.react(solo, prompt.id, "✅");
       await promptEdit(alice, solo, prompt.id, new RegExp(`Approved by ${esc(alice.userId)}`));
-      const result = await threadNote(alice, solo, prompt.id, /\*\*Result\*\*/);
-      expect(messageBody(result)).toMatch(/exit 0/);
-      expect(messageBody(result)).toContain("made-it");
+      const result = messageBody(await threadNote(alice, solo, prompt.id, /\*\*Result\*\*/))!;
+      expect(result).toMatch(/exit 0/);
+      expect(result).toMatch(/^1\n2\n3\n/m);
+      expect(result).toMatch(/\n29999\n30000\n```/);
+      expect(result).toMatch(/bytes omitted/);
+      const log = await stack.waitForBot(alice, solo, (_, e) => inThreadOf(e, prompt.id) && e.getContent().msgtype === "m.file", long);
+      expect(log.getContent().body).toBe(`${prompt.code}-output.log`);
+      expect(log.getContent().file?.url).toMatch(/^mxc:/); // encrypted attachment in an encrypted room
       expect(existsSync(project("solo", "approved.txt"))).toBe(true);
       await promptEdit(alice, solo, prompt.id, /Done: exit 0/);
       await stateOf(prompt.code, "succeeded");
-      await toolResultIncludes("made-it");
+      expect(ledger((l) => l.getExecution(request(prompt.code)!.id))).toMatchObject({ exitCode: 0, truncated: true });
+      await toolResultIncludes("30000");
     }, long);
 
     it("after ❌ it does not run and the agent receives the reason", async () => {
