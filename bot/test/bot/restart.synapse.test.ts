@@ -12,6 +12,13 @@ async function publishedDeviceKey(user: TestUser, botId: string, deviceId: strin
   return devices.get(botId)?.get(deviceId)?.getFingerprint();
 }
 
+/** Same device and key as the first start; on a mismatch the message carries the bot's log. */
+function expectSameIdentity(later: BotProcess, first: BotProcess) {
+  const identity = (b: BotProcess) => ({ deviceId: b.ready.deviceId, deviceKey: b.ready.deviceKey });
+  expect(later.ready.firstStart, later.log()).toBe(false);
+  expect(identity(later), later.log()).toEqual(identity(first));
+}
+
 /** Every message the bot sent in the room, as the user's client has them so far. */
 function botReplies(user: TestUser, roomId: string, botId: string): MatrixEvent[] {
   return user.client
@@ -57,9 +64,7 @@ describe("bot restarts", () => {
 
     const whileDown = await alice.sendText(roomId, "!ping");
     const second = await start(account);
-    expect(second.ready.firstStart).toBe(false);
-    expect(second.ready.deviceId).toBe(first.ready.deviceId);
-    expect(second.ready.deviceKey).toBe(first.ready.deviceKey);
+    expectSameIdentity(second, first);
     expect(await publishedDeviceKey(alice, botId, second.ready.deviceId)).toBe(first.ready.deviceKey);
 
     const answer = await alice.waitForMessage(roomId, /^pong/, { sender: botId });
@@ -79,9 +84,7 @@ describe("bot restarts", () => {
     expect((await first.kill()).signal).toBe("SIGKILL");
 
     const second = await start(account);
-    expect(second.ready.firstStart).toBe(false);
-    expect(second.ready.deviceId).toBe(first.ready.deviceId);
-    expect(second.ready.deviceKey).toBe(first.ready.deviceKey);
+    expectSameIdentity(second, first);
     const botId = second.ready.userId;
 
     const roomId = await alice.createRoom({ invite: [botId] });
@@ -94,7 +97,7 @@ describe("bot restarts", () => {
     // Killed again: its saved sync position is older than ping1, so ping1 comes back on restart.
     await second.kill();
     const third = await start(account);
-    expect(third.ready.deviceKey).toBe(first.ready.deviceKey);
+    expectSameIdentity(third, first);
     const ping2 = await alice.sendText(roomId, "!ping");
     await alice.waitForMessage(roomId, /^pong/, { sender: botId });
     expect(botReplies(alice, roomId, botId).map(replyTarget)).toEqual([ping1, ping2]);
