@@ -202,6 +202,17 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     await refresh(req.id);
   }
 
+  /** Dispatches under way, so a run's report waits until the prompt shows the approval. */
+  const dispatches = new Map<string, Promise<void>>();
+  async function track(requestId: string, dispatched: Promise<void>): Promise<void> {
+    dispatches.set(requestId, dispatched);
+    try {
+      await dispatched;
+    } finally {
+      dispatches.delete(requestId);
+    }
+  }
+
   // ── deciding ───────────────────────────────────────────────────────────────────────────────
 
   type Settled = { outcome: "approved"; request: ApprovalRequest; tally: Tally } | { outcome: "denied" | "pending"; tally: Tally };
@@ -229,9 +240,9 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
 
   async function afterSettled(req: ApprovalRequest, s: Settled): Promise<void> {
     if (s.outcome === "approved") {
-      await refresh(req.id);
+      // Dispatch first: the prompt's edit (at the end of dispatch) is not on the way to the sandbox.
+      await track(req.id, dispatch(s.request));
       if (s.tally.alwaysBy.length) await makeStandingRule(s.request, s.tally.alwaysBy[0]!);
-      await dispatch(s.request);
     } else if (s.outcome === "denied") {
       const denied = ledger.getRequest(req.id)!;
       await answer(denied, { reply: "reject", message: toAgent.deniedByPeople(denied, s.tally.deniers, decisionOf(denied)?.reason ?? null) });
@@ -352,7 +363,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
           ? ledger.claimExecution(req.id, deps.botUserId)
           : null,
       );
-      if (claimed?.ok) await dispatch(claimed.request);
+      if (claimed?.ok) await track(req.id, dispatch(claimed.request));
     } else if (decision.decision === "deny") {
       if (ledger.transition(req.id, "pending", "denied", "policy", { by: [], reason: decision.reason })) await reject(toAgent.deniedByPolicy(decision.reason));
     } else {
@@ -420,6 +431,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
       return;
     }
     runnerCalls.delete(key);
+    await dispatches.get(id)?.catch(() => undefined);
     const req = ledger.getRequest(id)!;
     if (ev.type === "exec.refused") return endWithoutRun(req, `the sandbox refused it (${ev.reason}): ${ev.message}`);
     if (ledger.recordResult(id, "runner", ledgerResult(ev.result)) === null) return;
