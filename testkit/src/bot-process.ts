@@ -47,7 +47,7 @@ export interface SpawnOptions {
 }
 
 /** Spawns bot/src/main.ts with exactly `env`. */
-export function spawnBot(env: Record<string, string>, opts: SpawnOptions = {}): ChildProcess {
+export function spawnBot(env: NodeJS.ProcessEnv, opts: SpawnOptions = {}): ChildProcess {
   return spawn(process.execPath, ["--import", tsxUrl, "--import", polyfillUrl, mainPath], {
     cwd: opts.cwd ?? (env.POCKETCODER_DATA_DIR ? dirname(env.POCKETCODER_DATA_DIR) : repoRoot),
     env,
@@ -63,7 +63,7 @@ export interface Exit {
 }
 
 /** Runs the bot until it exits on its own (bad configurations); resolves with its output. */
-export async function runBotToExit(env: Record<string, string>, opts: SpawnOptions & { timeoutMs?: number } = {}) {
+export async function runBotToExit(env: NodeJS.ProcessEnv, opts: SpawnOptions & { timeoutMs?: number } = {}) {
   const child = spawnBot(env, opts);
   let stdout = "";
   let stderr = "";
@@ -98,7 +98,7 @@ export interface BotProcess {
 }
 
 /** Starts the bot and resolves once it logged `ready`; rejects with its output if it exits or times out first. */
-export async function startBotProcess(env: Record<string, string>, opts: SpawnOptions & { readyTimeoutMs?: number } = {}): Promise<BotProcess> {
+export async function startBotProcess(env: NodeJS.ProcessEnv, opts: SpawnOptions & { readyTimeoutMs?: number } = {}): Promise<BotProcess> {
   const child = spawnBot(env, opts);
   let output = "";
   const exited = new Promise<Exit>((r) => child.once("exit", (code, signal) => r({ code, signal })));
