@@ -99,7 +99,7 @@ class Analyser {
         return this.error(node, ctx);
       default:
         // Words in statement position (`for x in $(…)`, `case $(…) in`): only their substitutions run.
-        if (node.isNamed) this.substitutions(collect(node), ctx, null);
+        if (node.isNamed) this.substitutions(collect(node), null);
         else this.children(node, ctx);
     }
   }
@@ -194,7 +194,7 @@ class Analyser {
       const child = kids[i]!;
       const type = child.type;
       if (type === "variable_assignment") {
-        unit.assignments.push(this.assignment(child, unit, ctx));
+        unit.assignments.push(this.assignment(child, unit));
         continue;
       }
       if (REDIRECT_TYPES.has(type)) {
@@ -211,7 +211,7 @@ class Analyser {
     for (const group of [...words, ...extraArgs.map((n) => [n])]) {
       const result = evaluateWord(group);
       unit.argv.push(...result.args);
-      this.substitutions(result.substitutions, ctx, unit);
+      this.substitutions(result.substitutions, unit);
     }
     for (const r of [...ownRedirects, ...redirects]) this.redirect(r, ctx, unit);
     this.judgeShape(unit, ctx);
@@ -219,12 +219,12 @@ class Analyser {
     return unit;
   }
 
-  private assignment(node: Node, unit: CommandUnit | null, ctx: Ctx): Arg {
+  private assignment(node: Node, unit: CommandUnit | null): Arg {
     const value = node.childForFieldName("value");
     const name = node.childForFieldName("name")?.text ?? node.text;
     const subs: Node[] = [];
     collectSubstitutions(node, subs);
-    this.substitutions(subs, ctx, unit);
+    this.substitutions(subs, unit);
     let dynamic = subs.length > 0 || (node.childForFieldName("name")?.type === "subscript");
     if (value && !dynamic) {
       const result = evaluateWord([value]);
@@ -276,7 +276,7 @@ class Analyser {
     }
   }
 
-  private substitutions(nodes: Node[], ctx: Ctx, owner: CommandUnit | null): void {
+  private substitutions(nodes: Node[], owner: CommandUnit | null): void {
     for (const sub of nodes) {
       const output = sub.type === "process_substitution" && sub.child(0)?.type === ">(";
       // `>(cmd)` reads what the owner writes; `$(cmd)` and `<(cmd)` feed the owner.
@@ -301,7 +301,7 @@ class Analyser {
     }
     if (!target) return;
     const result = evaluateWord([target]);
-    this.substitutions(result.substitutions, ctx, owner);
+    this.substitutions(result.substitutions, owner);
     const arg = result.args.length === 1 ? result.args[0]! : { ...result.args[0]!, dynamic: true };
     // `2>&1`, `>&-`: a descriptor, not a file.
     if ((op === ">&" || op === "<&") && /^(?:[0-9]+-?|-)$/.test(arg.value)) return;
@@ -331,7 +331,7 @@ class Analyser {
         else this.statement(child, ctx);
       }
     }
-    this.substitutions(subs, ctx, owner);
+    this.substitutions(subs, owner);
   }
 
   /** `cat <<EOF | sh`: tree-sitter nests the rest of the pipeline in the heredoc redirect. */
@@ -367,7 +367,7 @@ class Analyser {
     const nodes = node.type === "variable_assignments" ? node.namedChildren.filter((c): c is Node => c !== null) : [node];
     const unit: CommandUnit = { kind: "command", text: node.text.trim(), argv: [], assignments: [], layers: [], floors: [], sources: [], base: this.cwd };
     this.units.push(unit);
-    for (const a of nodes) unit.assignments.push(this.assignment(a, unit, ctx));
+    for (const a of nodes) unit.assignments.push(this.assignment(a, unit));
     const names = unit.assignments.map((a) => a.value).join(", ");
     unit.floors.push({ id: "assignment", why: `it sets the shell variable ${names}, which stays set for later commands` });
     if (ctx.background) unit.floors.push({ id: "background", why: "it runs in the background (&)" });
@@ -387,14 +387,14 @@ class Analyser {
     for (let i = 0; i < kids.length; i++) {
       const child = kids[i]!;
       if (child.type === "variable_assignment") {
-        const a = this.assignment(child, unit, ctx);
+        const a = this.assignment(child, unit);
         unit.argv.push({ ...a, value: a.dynamic ? a.text : evaluateWord([child]).args[0]!.value });
       } else if (!child.isNamed) {
         unit.argv.push({ value: child.type, dynamic: false, glob: false, mask: null, text: child.text });
       } else if (isWordNode(child)) {
         const result = evaluateWord([child]);
         unit.argv.push(...result.args);
-        this.substitutions(result.substitutions, ctx, unit);
+        this.substitutions(result.substitutions, unit);
       } else this.flatten(child, unit, ctx);
     }
   }

@@ -41,7 +41,7 @@ export function buildReason(d: Decision, top: Verdict, verdicts: Verdict[], floo
     return `Denied: ${describe(top)}.${message || " Do not retry it; use another way, or ask the user to do it themselves."}`;
   }
   if (d.decision === "ask") {
-    const others = verdicts.filter((v) => v !== top && v.decision === "ask" && v.floor && !floors.includes(v.floor)).length;
+    const others = verdicts.filter((v) => v !== top && v.decision === "ask" && !(v.floor && floors.includes(v.floor))).length;
     const more = others ? ` (${others} more part${others === 1 ? "" : "s"} also need${others === 1 ? "s" : ""} approval)` : "";
     const why = top.rule ? describe(top) : top.floor ? describe(top) : `${describe(top)}, so it needs approval`;
     return `Needs approval: ${why}${more}.${message} ${approversText(d.approval!)} Wait for the decision; if it is rejected, do not retry the same command.`;
