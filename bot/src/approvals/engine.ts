@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import type { ExecResult, RunnerEvent } from "@pocketcoder/sandbox/protocol";
 import type { PermissionRequest, ToolPart } from "../agent/events.ts";
 import type { PermissionReply } from "../agent/sessions.ts";
-import type { ApprovalRequest, ApprovalSpec, ExecutionResult } from "../ledger/ledger.ts";
+import { type ApprovalRequest, type ApprovalSpec, type ExecutionResult, isTerminal } from "../ledger/ledger.ts";
 import { createLogger } from "../log.ts";
 import { evaluate } from "../policy/evaluate.ts";
 import * as toAgent from "./agent-messages.ts";
@@ -44,7 +44,6 @@ const emptySha256 = createHash("sha256").update("").digest("hex");
 
 export type { ApprovalEngine, ApprovalEngineDeps } from "./ports.ts";
 
-
 const callKey = (session: string, callId: string) => `${session}\n${callId}`;
 
 export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
@@ -58,6 +57,10 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   /** Prompt edits run one at a time per request, each rendering the ledger as it is then. */
   const edits = new Map<string, Promise<void>>();
   const shown = new Map<string, string>();
+  /** Dispatches under way, so a run's report waits until the prompt shows the approval. */
+  const dispatches = new Map<string, Promise<void>>();
+  /** Who decided, kept from the transition for rendering; after a restart read back from the ledger. */
+  const decisions = new Map<string, Decision>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let runnerAbort: AbortController | undefined;
@@ -83,8 +86,17 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     return tally({ spec: req.approval, requester: req.requester, botUserId: deps.botUserId, votes, room: deps.roomState(req.room) });
   }
 
-  /** Who moved the request out of pending, from the ledger's transition record. */
+  /** Moves a pending request along a decision edge, remembering who decided for the prompt. */
+  function decide(id: string, to: "approved" | "denied" | "cancelled", actor: string, by: string[], reason: string | null, extra: Record<string, unknown> = {}): boolean {
+    if (!ledger.transition(id, "pending", to, actor, { by, reason, ...extra })) return false;
+    decisions.set(id, { by, at: now(), reason });
+    return true;
+  }
+
+  /** Who moved the request out of pending: remembered, or else from the ledger's transition record. */
   function decisionOf(req: ApprovalRequest): Decision | null {
+    const known = decisions.get(req.id);
+    if (known) return known;
     for (const e of ledger.history(req.id).reverse()) {
       if (e.event !== "request.update") continue;
       const body = JSON.parse(e.body) as { from?: string; detail?: { by?: unknown; reason?: unknown } };
@@ -114,11 +126,17 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   function refresh(requestId: string): Promise<void> {
     const run = async () => {
       const req = ledger.getRequest(requestId);
-      if (!req?.promptEventId) return;
-      const text = render(req);
-      if (shown.get(requestId) === text) return;
-      await messenger.edit(req.room, req.promptEventId, text, req.state === "pending" ? { mentions: mentionsFor(req) } : {});
-      shown.set(requestId, text);
+      if (!req) return;
+      if (req.promptEventId) {
+        const text = render(req);
+        if (shown.get(requestId) === text) return;
+        await messenger.edit(req.room, req.promptEventId, text, req.state === "pending" ? { mentions: mentionsFor(req) } : {});
+        shown.set(requestId, text);
+      }
+      if (isTerminal(req.state)) {
+        shown.delete(requestId);
+        decisions.delete(requestId);
+      }
     };
     const next = (edits.get(requestId) ?? Promise.resolve()).then(run).catch((error: unknown) => log.warn("prompt edit failed", { requestId, error }));
     edits.set(requestId, next);
@@ -202,8 +220,6 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     await refresh(req.id);
   }
 
-  /** Dispatches under way, so a run's report waits until the prompt shows the approval. */
-  const dispatches = new Map<string, Promise<void>>();
   async function track(requestId: string, dispatched: Promise<void>): Promise<void> {
     dispatches.set(requestId, dispatched);
     try {
@@ -221,7 +237,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   function settle(req: ApprovalRequest, actor: string): Settled {
     const t = currentTally(req);
     if (t.outcome === "approved") {
-      if (!ledger.transition(req.id, "pending", "approved", actor, { by: t.approvers, always: t.alwaysBy })) return { outcome: "pending", tally: t };
+      if (!decide(req.id, "approved", actor, t.approvers, null, { always: t.alwaysBy })) return { outcome: "pending", tally: t };
       const claim = ledger.claimExecution(req.id, deps.botUserId);
       // Approval and claim commit together or not at all (R15).
       if (!claim.ok) throw new Error(`claim failed right after approval: ${claim.reason}`);
@@ -233,7 +249,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
         .filter((v) => v.decision === "deny" && v.reason && t.deniers.includes(v.voter))
         .map((v) => v.reason!);
       const reason = reasons.length ? reasons.join("; ") : null;
-      if (!ledger.transition(req.id, "pending", "denied", actor, { by: t.deniers, reason })) return { outcome: "pending", tally: t };
+      if (!decide(req.id, "denied", actor, t.deniers, reason)) return { outcome: "pending", tally: t };
     }
     return { outcome: t.outcome, tally: t };
   }
@@ -518,6 +534,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   async function sweepExpired(): Promise<void> {
     void recoverOnce();
     for (const req of ledger.expireDue("bot:expiry")) {
+      decisions.set(req.id, { by: [], at: req.stateChangedAt, reason: "expired" });
       log.info("request expired", { requestId: req.id });
       await answer(req, { reply: "reject", message: toAgent.expired(req, Math.round((req.expiresAt - req.createdAt) / 60_000)) });
       await refresh(req.id);
@@ -529,7 +546,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     void recoverOnce();
     let n = 0;
     for (const req of ledger.listPending().filter((r) => r.sessionId === sessionId)) {
-      if (!ledger.transition(req.id, "pending", "cancelled", actor, { by: [actor], reason })) continue;
+      if (!decide(req.id, "cancelled", actor, [actor], reason)) continue;
       n++;
       await answer(req, { reply: "reject", message: toAgent.cancelled(req, actor, reason) });
       await refresh(req.id);

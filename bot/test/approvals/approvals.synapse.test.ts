@@ -290,6 +290,12 @@ describe("approvals end to end", () => {
       for (const name of ["approved", "edit", "group", "strict", "restart"]) {
         expect(h[name], name).toEqual(expect.arrayContaining(["request.review", "exec.claim", "exec.start", "exec.result"]));
       }
+      const allowed = ledger((l) => {
+        const req = l.listByState("succeeded").find((r) => r.input === "echo allowed-run-output")!;
+        return l.history(req.id).map((e) => ({ event: e.event, actor: e.actor }));
+      });
+      expect(allowed.map((e) => e.event)).toEqual(["request.create", "request.update", "exec.claim", "exec.start", "exec.result"]);
+      expect(allowed[1]!.actor).toBe("policy:read-only");
       expect(h.denied).toContain("request.review");
       expect(h.denied).not.toContain("exec.claim");
       expect(h.expired).not.toContain("request.review");
