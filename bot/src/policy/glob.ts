@@ -354,28 +354,24 @@ const MAX_SHELL_ALTERNATIVES = 64;
  * starts with a non-dot character, which gives several alternatives.
  */
 export function shellGlobAlternatives(value: string, mask: string): GlobToken[][] {
-  const tokens = shellGlobTokens(value, mask);
   const out: GlobToken[][] = [];
-  const gen = (i: number, segStart: boolean, acc: GlobToken[]): void => {
-    if (out.length >= MAX_SHELL_ALTERNATIVES) return;
-    if (i === tokens.length) {
-      out.push(acc);
-      return;
-    }
-    const tok = tokens[i]!;
-    if (!segStart || tok.t === "lit" || tok.t === "class") {
-      gen(i + 1, tok.t === "lit" && tok.c === "/", [...acc, tok]);
-      return;
-    }
-    if (tok.t === "any") {
-      gen(i + 1, false, [...acc, NOT_DOT]);
-      return;
-    }
-    gen(i + 1, true, acc);
-    gen(i + 1, false, [...acc, NOT_DOT, tok]);
-  };
-  gen(0, true, []);
+  dotAlternatives(shellGlobTokens(value, mask), 0, true, [], out);
   return out;
+}
+
+function dotAlternatives(tokens: GlobToken[], i: number, segStart: boolean, acc: GlobToken[], out: GlobToken[][]): void {
+  if (out.length >= MAX_SHELL_ALTERNATIVES) return;
+  if (i === tokens.length) {
+    out.push(acc);
+    return;
+  }
+  const tok = tokens[i]!;
+  if (!segStart || tok.t === "lit" || tok.t === "class") dotAlternatives(tokens, i + 1, tok.t === "lit" && tok.c === "/", [...acc, tok], out);
+  else if (tok.t === "any") dotAlternatives(tokens, i + 1, false, [...acc, NOT_DOT], out);
+  else {
+    dotAlternatives(tokens, i + 1, true, acc, out);
+    dotAlternatives(tokens, i + 1, false, [...acc, NOT_DOT, tok], out);
+  }
 }
 
 type Single = Exclude<GlobToken, { t: "star" } | { t: "globstar" }>;
@@ -421,27 +417,28 @@ export function globsIntersect(a: GlobToken[], b: GlobToken[], pathA: boolean, p
     if (!compatible(a[i] as Single, b[i] as Single, pathA, pathB)) return false;
   for (let i = a.length - 1, j = b.length - 1; i >= 0 && j >= 0 && !isStar(a[i]!) && !isStar(b[j]!); i--, j--)
     if (!compatible(a[i] as Single, b[j] as Single, pathA, pathB)) return false;
-  const width = b.length + 1;
-  // 0 unknown, 1 being computed or false, 2 true.
-  const memo = new Uint8Array((a.length + 1) * width);
-  const go = (i: number, j: number): boolean => {
-    const key = i * width + j;
-    if (memo[key] !== 0) return memo[key] === 2;
-    memo[key] = 1;
-    let r: boolean;
-    if (i === a.length && j === b.length) r = true;
-    else if (i < a.length && isStar(a[i]!)) {
-      const bj = b[j];
-      r = go(i + 1, j) || (bj !== undefined && (isStar(bj) ? go(i, j + 1) : starAccepts(a[i]!, bj, pathA) && go(i, j + 1)));
-    } else if (j < b.length && isStar(b[j]!)) {
-      const ai = a[i];
-      r = go(i, j + 1) || (ai !== undefined && !isStar(ai) && starAccepts(b[j]!, ai, pathB) && go(i + 1, j));
-    } else if (i < a.length && j < b.length) r = compatible(a[i] as Single, b[j] as Single, pathA, pathB) && go(i + 1, j + 1);
-    else r = false;
-    memo[key] = r ? 2 : 1;
-    return r;
-  };
-  return go(0, 0);
+  return intersects(a, b, pathA, pathB, 0, 0, new Uint8Array((a.length + 1) * (b.length + 1)));
+}
+
+/** memo: 0 unknown, 1 being computed or false, 2 true. */
+function intersects(a: GlobToken[], b: GlobToken[], pathA: boolean, pathB: boolean, i: number, j: number, memo: Uint8Array): boolean {
+  const key = i * (b.length + 1) + j;
+  if (memo[key] !== 0) return memo[key] === 2;
+  memo[key] = 1;
+  let r: boolean;
+  const ai = a[i];
+  const bj = b[j];
+  if (ai === undefined && bj === undefined) r = true;
+  else if (ai !== undefined && isStar(ai)) {
+    r =
+      intersects(a, b, pathA, pathB, i + 1, j, memo) ||
+      (bj !== undefined && (isStar(bj) || starAccepts(ai, bj, pathA)) && intersects(a, b, pathA, pathB, i, j + 1, memo));
+  } else if (bj !== undefined && isStar(bj)) {
+    r = intersects(a, b, pathA, pathB, i, j + 1, memo) || (ai !== undefined && starAccepts(bj, ai, pathB) && intersects(a, b, pathA, pathB, i + 1, j, memo));
+  } else if (ai !== undefined && bj !== undefined) r = compatible(ai as Single, bj as Single, pathA, pathB) && intersects(a, b, pathA, pathB, i + 1, j + 1, memo);
+  else r = false;
+  memo[key] = r ? 2 : 1;
+  return r;
 }
 
 /** Token alternatives of a path rule glob with `**\/` and a trailing `/**` made optional. */
@@ -467,34 +464,36 @@ export function pathAlternatives(tokens: GlobToken[]): GlobToken[][] {
  * complete; a false answer only means "not certain".
  */
 export function globCovers(rule: GlobToken[], shell: GlobToken[], pathRule: boolean): boolean {
-  const memo = new Map<number, boolean>();
-  const width = shell.length + 1;
-  const absorbs = (star: GlobToken, atom: GlobToken): boolean => {
-    if (star.t === "globstar" || !pathRule) return true;
-    if (atom.t === "globstar") return false;
-    return !(atom.t === "lit" && atom.c === "/");
-  };
-  const atomCovers = (r: GlobToken, s: GlobToken): boolean => {
-    if (r.t === "lit") return s.t === "lit" && s.c === r.c;
-    if (r.t === "any") return s.t !== "lit" || !pathRule || s.c !== "/";
-    if (r.t === "class") return s.t === "lit" && inClass(r, s.c);
-    return false;
-  };
-  const go = (i: number, j: number): boolean => {
-    const key = i * width + j;
-    const known = memo.get(key);
-    if (known !== undefined) return known;
-    let r: boolean;
-    const ri = rule[i];
-    const sj = shell[j];
-    if (!ri) r = !sj;
-    else if (isStar(ri)) r = go(i + 1, j) || (sj !== undefined && absorbs(ri, sj) && go(i, j + 1));
-    else if (!sj || isStar(sj)) r = false;
-    else r = atomCovers(ri, sj) && go(i + 1, j + 1);
-    memo.set(key, r);
-    return r;
-  };
-  return go(0, 0);
+  return covers(rule, shell, pathRule, 0, 0, new Uint8Array((rule.length + 1) * (shell.length + 1)));
+}
+
+/** Can the rule star absorb this shell symbol (a path star never swallows `/` or `**`)? */
+function absorbs(star: GlobToken, atom: GlobToken, pathRule: boolean): boolean {
+  if (star.t === "globstar" || !pathRule) return true;
+  if (atom.t === "globstar") return false;
+  return !(atom.t === "lit" && atom.c === "/");
+}
+
+function atomCovers(r: GlobToken, s: GlobToken, pathRule: boolean): boolean {
+  if (r.t === "lit") return s.t === "lit" && s.c === r.c;
+  if (r.t === "any") return s.t !== "lit" || !pathRule || s.c !== "/";
+  if (r.t === "class") return s.t === "lit" && inClass(r, s.c);
+  return false;
+}
+
+/** memo: 0 unknown, 1 false, 2 true. */
+function covers(rule: GlobToken[], shell: GlobToken[], pathRule: boolean, i: number, j: number, memo: Uint8Array): boolean {
+  const key = i * (shell.length + 1) + j;
+  if (memo[key] !== 0) return memo[key] === 2;
+  let r: boolean;
+  const ri = rule[i];
+  const sj = shell[j];
+  if (!ri) r = !sj;
+  else if (isStar(ri)) r = covers(rule, shell, pathRule, i + 1, j, memo) || (sj !== undefined && absorbs(ri, sj, pathRule) && covers(rule, shell, pathRule, i, j + 1, memo));
+  else if (!sj || isStar(sj)) r = false;
+  else r = atomCovers(ri, sj, pathRule) && covers(rule, shell, pathRule, i + 1, j + 1, memo);
+  memo[key] = r ? 2 : 1;
+  return r;
 }
 
 /** Several globs tested as one: one RegExp, with a shared leading `**\/` factored out. */

@@ -16,7 +16,11 @@ export interface PathVars {
   [name: string]: string;
 }
 
+/** Anything normalisation would change: `//`, `.` or `..` segments, a trailing slash. */
+const NEEDS_NORMALISING = /\/\/|(?:^|\/)\.\.?(?:\/|$)|.\/$/;
+
 export function normalizePath(p: string): string {
+  if (p !== "" && !NEEDS_NORMALISING.test(p)) return p;
   const home = p === "~" || p.startsWith("~/");
   const absolute = p.startsWith("/");
   const body = home ? p.slice(1) : p;
