@@ -11,6 +11,8 @@ import { unwrap } from "./wrappers.ts";
 
 /** How deep `sh -c '…'`/`eval '…'` text is parsed again. */
 const MAX_NESTING = 3;
+/** How deep statements may nest before the rest is not followed (and the command asks). */
+const MAX_DEPTH = 200;
 
 const REDIRECT_TYPES = new Set(["file_redirect", "heredoc_redirect", "herestring_redirect"]);
 const WRITE_OPS = new Set([">", ">>", ">|", "&>", "&>>", ">&", "<>"]);
@@ -36,6 +38,7 @@ class Analyser {
   readonly units: Unit[] = [];
   readonly floors: Floor[] = [];
   private cwd: string;
+  private depth = 0;
 
   constructor(
     cwd: string,
@@ -56,6 +59,19 @@ class Analyser {
   }
 
   private statement(node: Node, ctx: Ctx): void {
+    if (this.depth >= MAX_DEPTH) {
+      if (!this.floors.some((f) => f.id === "too-deep")) this.floors.push({ id: "too-deep", why: `it nests more than ${MAX_DEPTH} levels deep` });
+      return;
+    }
+    this.depth++;
+    try {
+      this.statementAt(node, ctx);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private statementAt(node: Node, ctx: Ctx): void {
     switch (node.type) {
       case "command":
         return void this.command(node, ctx, [], []);

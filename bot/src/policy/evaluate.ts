@@ -7,7 +7,7 @@ import { analyse } from "./analyse.ts";
 import type { Approval, CompiledRule, Policy } from "./compile.ts";
 import { describeForbiddenChar, findForbiddenChar, makeVisible } from "./control-chars.ts";
 import { globCovers, type GlobList, globsIntersect, shellGlobAlternatives } from "./glob.ts";
-import type { CommandUnit, Floor, Layer, RedirectUnit, Unit } from "./model.ts";
+import type { Analysis, CommandUnit, Floor, Layer, RedirectUnit, Unit } from "./model.ts";
 import { certainlyUnder, pathListMatches, pathOperand, type PathOperand, pathOperands, type Certainty, type PathVars, UNKNOWN_WORKSPACE } from "./paths.ts";
 import { buildReason } from "./reason.ts";
 import { layerText } from "./render.ts";
@@ -338,7 +338,14 @@ export function evaluate(request: PolicyRequest, context: EvaluateContext): Deci
   const globalFloors: Floor[] = [];
   if (bytes > MAX_COMMAND_BYTES) globalFloors.push({ id: "too-long", why: `it is ${bytes} bytes long, over the ${MAX_COMMAND_BYTES}-byte limit for unattended commands` });
   if (bytes > MAX_PARSE_BYTES) return decide([{ text: `${text.slice(0, 80)}…`, decision: "ask", rule: null, floor: globalFloors[0]! }], env, {});
-  const analysis = analyse(text, { cwd: env.vars.cwd });
+  let analysis: Analysis;
+  try {
+    analysis = analyse(text, { cwd: env.vars.cwd });
+  } catch (err) {
+    // Nesting deep enough to exhaust the stack somewhere the depth limit does not reach.
+    if (!(err instanceof RangeError)) throw err;
+    return decide([{ text: summarise(text), decision: "ask", rule: null, floor: { id: "too-deep", why: "it nests too deeply to follow" } }], env, {});
+  }
   globalFloors.push(...analysis.floors);
   const rules = rulesFor(env.policy, "bash");
   const verdicts = analysis.units.map((u: Unit) => (u.kind === "command" ? judgeCommand(u, env, rules) : judgeRedirect(u, env, rules)));

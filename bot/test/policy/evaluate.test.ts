@@ -216,6 +216,18 @@ describe("combining parts", () => {
   });
 });
 
+describe("pathological input", () => {
+  it.each([
+    ["deeply nested substitutions", `echo ${"$(".repeat(1500)}id${")".repeat(1500)}`],
+    ["deeply nested parameter expansions", `echo "${"${a:-".repeat(6000)}x${"}".repeat(6000)}"`],
+    ["a brace expansion of a million words", `echo ${"{a,b}".repeat(20)}`],
+    ["text over a megabyte", `ls ${"a".repeat(1_100_000)}`],
+  ])("%s asks instead of failing", async (_name, command) => {
+    const p = await policy(`  - { id: anything, decision: allow, tool: bash }\n`);
+    expect(bash(p, command).decision).toBe("ask");
+  });
+});
+
 describe("reasons", () => {
   it("say what to do next", async () => {
     const p = await policy(`  - { id: rm, decision: deny, command: "rm *", description: "deletes files", message: "Use the trash command instead." }\n`);
