@@ -93,6 +93,11 @@ class Analyser {
       case "compound_statement":
         if (node.child(0)?.type === "((") return void this.pseudoCommand(node, ctx);
         return this.children(node, ctx);
+      case "file_redirect":
+      case "heredoc_redirect":
+      case "herestring_redirect":
+        // A redirection on its own: `> file` truncates it, `$(<file)` reads it.
+        return this.redirect(node, ctx, null);
       case "comment":
       case "heredoc_body":
       case "heredoc_start":

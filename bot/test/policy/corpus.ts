@@ -252,6 +252,8 @@ export const corpus: CorpusCase[] = [
   adv(deny("echo ssh-ed25519 AAAA >> ~/.ssh/authorized_keys", "credentials")),
   adv(deny("echo x > /dev/sda", "raw-device")),
   adv(deny("cat < ~/.ssh/id_rsa", "credentials")),
+  adv(deny('echo "$(<.env)"', "credentials")),
+  adv(deny("> ~/.ssh/authorized_keys", "credentials")),
   adv(deny("ls >| ~/.aws/config", "credentials")),
   adv(deny("echo x | tee /dev/sda", "raw-device")),
   adv(ask("cat x > /etc/passwd", null)),
