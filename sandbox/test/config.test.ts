@@ -1,11 +1,12 @@
 // The runner's environment configuration: defaults, and errors that name the variable.
-import { mkdtempSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.ts";
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), "pc-config-")));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const base = { POCKETCODER_WORKSPACE: dir, POCKETCODER_RUNNER_STATE: join(dir, "state"), POCKETCODER_RUNNER_TOKEN: "0123456789abcdef" };
 
 describe("loadConfig", () => {
