@@ -39,6 +39,8 @@ class Analyser {
   readonly floors: Floor[] = [];
   private cwd: string;
   private depth = 0;
+  /** The text being parsed; node offsets index into it. */
+  private source = "";
 
   constructor(
     cwd: string,
@@ -48,6 +50,7 @@ class Analyser {
   }
 
   program(text: string, ctx: Ctx): void {
+    this.source = text;
     const tree = parseBash(text);
     try {
       if (tree.rootNode.hasError && !this.floors.some((f) => f.id === "parse-error"))
@@ -181,7 +184,7 @@ class Analyser {
       if (REDIRECT_TYPES.has(child.type)) redirects.push(child);
     }
     // tree-sitter puts words after a redirect target (`ls > out -la`) inside the redirect.
-    const extraArgs = redirects.flatMap((r) => (r.type === "file_redirect" ? extraDestinations(r) : []));
+    const extraArgs = redirects.flatMap((r) => (r.type === "file_redirect" ? this.destinations(r).slice(1) : []));
     if (body?.type === "command") {
       this.command(body, ctx, extraArgs, redirects);
       return;
@@ -204,12 +207,36 @@ class Analyser {
   }
 
   /** A simple command; `redirects` are those of an enclosing redirected_statement. */
-  private command(node: Node, ctx: Ctx, extraArgs: Node[], redirects: Node[]): CommandUnit {
+  /**
+   * Whether two sibling nodes are one shell word: nothing between them (`$"…"` arrives as two
+   * siblings), or only line continuations, which bash removes before splitting words but
+   * tree-sitter treats as blanks (`.e\<newline>nv` is `.env`).
+   */
+  private joined(previous: Node | null, next: Node): boolean {
+    if (!previous) return false;
+    if (next.startIndex === previous.endIndex) return true;
+    return /^(?:\\\n)+$/.test(this.source.slice(previous.endIndex, next.startIndex));
+  }
+
+  /** A file redirect's destination words, grouped into shell words; the first is the target. */
+  private destinations(redirect: Node): Node[][] {
+    const groups: Node[][] = [];
+    let previous: Node | null = null;
+    for (const n of redirect.childrenForFieldName("destination")) {
+      if (!n) continue;
+      if (this.joined(previous, n)) groups[groups.length - 1]!.push(n);
+      else groups.push([n]);
+      previous = n;
+    }
+    return groups;
+  }
+
+  private command(node: Node, ctx: Ctx, extraArgs: Node[][], redirects: Node[]): CommandUnit {
     const unit: CommandUnit = { kind: "command", text: node.text.trim(), argv: [], assignments: [], layers: [], floors: [], sources: [...ctx.upstream], base: this.cwd };
     this.units.push(unit);
     const ownRedirects: Node[] = [];
     const words: Node[][] = [];
-    let previousEnd = -1;
+    let previous: Node | null = null;
     const kids = node.children as Node[];
     for (let i = 0; i < kids.length; i++) {
       const child = kids[i]!;
@@ -224,12 +251,11 @@ class Analyser {
       }
       if (type === "comment") continue;
       const wordNode = type === "command_name" ? child.namedChild(0) ?? child : child;
-      // `$"…"` arrives as two siblings with no space between them: one word.
-      if (words.length && child.startIndex === previousEnd && type !== "command_name") words[words.length - 1]!.push(wordNode);
+      if (this.joined(previous, child)) words[words.length - 1]!.push(wordNode);
       else words.push([wordNode]);
-      previousEnd = child.endIndex;
+      previous = child;
     }
-    for (const group of [...words, ...extraArgs.map((n) => [n])]) {
+    for (const group of [...words, ...extraArgs]) {
       const result = evaluateWord(group);
       unit.argv.push(...result.args);
       this.substitutions(result.substitutions, unit);
@@ -313,23 +339,23 @@ class Analyser {
   private redirect(node: Node, ctx: Ctx, owner: CommandUnit | null): void {
     if (node.type === "herestring_redirect" || node.type === "heredoc_redirect") return this.inputRedirect(node, ctx, owner);
     let op = "";
-    let target: Node | null = null;
     const kids = node.children as Node[];
     for (let i = 0; i < kids.length; i++) {
       const child = kids[i]!;
       if (!child.isNamed && child.type !== "ERROR") op = child.type;
-      else if (child.type !== "file_descriptor" && !target) target = child;
     }
+    const target = this.destinations(node)[0];
     if (!target) return;
-    const result = evaluateWord([target]);
+    const result = evaluateWord(target);
     this.substitutions(result.substitutions, owner);
     const arg = result.args.length === 1 ? result.args[0]! : { ...result.args[0]!, dynamic: true };
     // `2>&1`, `>&-`: a descriptor, not a file.
     if ((op === ">&" || op === "<&") && /^(?:[0-9]+-?|-)$/.test(arg.value)) return;
     const write = WRITE_OPS.has(op);
     if (!arg.dynamic && HARMLESS_TARGETS.test(arg.value)) return;
-    const unit: RedirectUnit = { kind: "redirect", text: `${op} ${target.text}`, write, target: arg, floors: [], base: this.cwd };
-    if (arg.dynamic) unit.floors.push({ id: "redirect-dynamic", why: `the file name \`${target.text}\` is only known when it runs` });
+    const written = this.source.slice(target[0]!.startIndex, target[target.length - 1]!.endIndex);
+    const unit: RedirectUnit = { kind: "redirect", text: `${op} ${written}`, write, target: arg, floors: [], base: this.cwd };
+    if (arg.dynamic) unit.floors.push({ id: "redirect-dynamic", why: `the file name \`${written}\` is only known when it runs` });
     if (ctx.substituted) unit.floors.push({ id: "substitution", why: "it happens inside a command or process substitution" });
     this.units.push(unit);
   }
@@ -434,11 +460,6 @@ function collect(node: Node): Node[] {
   const out: Node[] = [];
   collectSubstitutions(node, out);
   return out;
-}
-
-function extraDestinations(redirect: Node): Node[] {
-  const dests = redirect.childrenForFieldName("destination").filter((n): n is Node => n !== null);
-  return dests.slice(1);
 }
 
 function commandsSince(units: Unit[], from: number): CommandUnit[] {

@@ -218,6 +218,8 @@ export const corpus: CorpusCase[] = [
   adv(deny("rm -rf {/tmp/x,/}", "rm-recursive-system")),
   adv(deny("c\\at .env", "credentials")),
   adv(deny('cat .e"nv"', "credentials")),
+  adv(deny("cat .e\\\nnv", "credentials")),
+  adv(deny("r\\\nm -rf /", "rm-recursive-system")),
   adv(deny("cat ~/.ssh/id_*", "credentials")),
   adv(ask("cat .en?", "credentials")),
   adv(ask("cat ~/.ss*/id_rsa", "credentials")),
@@ -353,7 +355,7 @@ export const corpus: CorpusCase[] = [
   adv(ask("ls ((", "builtin:parse-error")),
   adv(ask('echo "unterminated', "builtin:parse-error")),
   adv(ask("if true; then", "builtin:parse-error")),
-  adv(ask("ls <> f", "builtin:redirect-dynamic")),
+  adv(ask("ls <> f", "builtin:parse-error")),
   adv(ask(`ls ${"a".repeat(17_000)}`, "builtin:too-long")),
   adv(deny(`ls ${"a".repeat(17_000)}; rm -rf /`, "rm-recursive-system")),
 ];
