@@ -139,6 +139,8 @@ class Analyser {
     if (first?.type === "{" && second && second.startIndex === first.endIndex && this.nesting < MAX_NESTING) {
       const inner = new Analyser(this.cwd, this.nesting + 1);
       inner.program(`command ${node.text}`, ctx);
+      const first = inner.units[0];
+      if (first?.kind === "command") first.text = first.text.replace(/^command /, "");
       this.units.push(...inner.units);
       return;
     }

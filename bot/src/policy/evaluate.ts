@@ -71,7 +71,7 @@ const RISK_RANK: Record<Risk, number> = { low: 0, medium: 1, high: 2, critical: 
 
 export function ruleName(v: Verdict): string | null {
   if (v.standing) return `standing:${v.standing.id}`;
-  if (v.rule && !(v.floor && v.rule.decision === "allow")) return v.rule.id;
+  if (v.rule) return v.rule.id;
   return v.floor ? `builtin:${v.floor.id}` : null;
 }
 
@@ -98,7 +98,6 @@ function stronger(a: Verdict, b: Verdict, policy: Policy): boolean {
 }
 
 interface ToolRules {
-  all: CompiledRule[];
   /** Per command name: the rules naming it, then the rules that may match any name. */
   byHead: Map<string, CompiledRule[]>;
   anyHead: CompiledRule[];
@@ -122,7 +121,7 @@ function rulesFor(policy: Policy, tool: string): ToolRules {
     else for (const h of r.heads) byHead.set(h, [...(byHead.get(h) ?? []), r]);
   }
   for (const [h, list] of byHead) byHead.set(h, [...list, ...anyHead]);
-  entry = { all, byHead, anyHead, wordless: all.filter((r) => !r.commandLevel) };
+  entry = { byHead, anyHead, wordless: all.filter((r) => !r.commandLevel) };
   perTool.set(tool, entry);
   return entry;
 }
@@ -296,7 +295,7 @@ function mergeApproval(verdicts: Verdict[], top: Verdict, policy: Policy): Appro
   };
 }
 
-function decide(verdicts: Verdict[], env: Env, extra: { floors?: Floor[]; standing?: StandingRule | null }): Decision {
+function decide(verdicts: Verdict[], env: Env, globalFloors: Floor[] = []): Decision {
   const { policy } = env;
   let top = verdicts[0]!;
   for (const v of verdicts) if (stronger(v, top, policy)) top = v;
@@ -308,7 +307,7 @@ function decide(verdicts: Verdict[], env: Env, extra: { floors?: Floor[]; standi
     decision.approval = mergeApproval(verdicts, top, policy);
     decision.risk = decision.approval.risk;
   } else decision.risk = top.rule?.risk ?? null;
-  decision.reason = buildReason(decision, top, verdicts, extra.floors ?? []);
+  decision.reason = buildReason(decision, top, verdicts, globalFloors);
   return decision;
 }
 
@@ -321,7 +320,7 @@ function controlCharDenial(text: string, what: string, env: Env): Decision | nul
   const found = findForbiddenChar(text);
   if (!found) return null;
   const v: Verdict = { text, decision: "deny", rule: null, floor: { id: "control-character", why: `${what} contains ${describeForbiddenChar(found)}` } };
-  return decide([v], env, {});
+  return decide([v], env);
 }
 
 export function evaluate(request: PolicyRequest, context: EvaluateContext): Decision {
@@ -330,30 +329,30 @@ export function evaluate(request: PolicyRequest, context: EvaluateContext): Deci
     const denial = controlCharDenial(p, "the path", env);
     if (denial) return denial;
   }
-  if (request.tool !== "bash") return decide(judgeToolCall(request, env), env, {});
   const text = request.command ?? "";
-  const denial = controlCharDenial(text, "the command", env);
+  const denial = controlCharDenial(text, request.tool === "bash" ? "the command" : "the request", env);
   if (denial) return denial;
+  if (request.tool !== "bash") return decide(judgeToolCall(request, env), env);
   const bytes = Buffer.byteLength(text, "utf8");
   const globalFloors: Floor[] = [];
   if (bytes > MAX_COMMAND_BYTES) globalFloors.push({ id: "too-long", why: `it is ${bytes} bytes long, over the ${MAX_COMMAND_BYTES}-byte limit for unattended commands` });
-  if (bytes > MAX_PARSE_BYTES) return decide([{ text: `${text.slice(0, 80)}…`, decision: "ask", rule: null, floor: globalFloors[0]! }], env, {});
+  if (bytes > MAX_PARSE_BYTES) return decide([{ text: `${text.slice(0, 80)}…`, decision: "ask", rule: null, floor: globalFloors[0]! }], env);
   let analysis: Analysis;
   try {
     analysis = analyse(text, { cwd: env.vars.cwd });
   } catch (err) {
     // Nesting deep enough to exhaust the stack somewhere the depth limit does not reach.
     if (!(err instanceof RangeError)) throw err;
-    return decide([{ text: summarise(text), decision: "ask", rule: null, floor: { id: "too-deep", why: "it nests too deeply to follow" } }], env, {});
+    return decide([{ text: summarise(text), decision: "ask", rule: null, floor: { id: "too-deep", why: "it nests too deeply to follow" } }], env);
   }
   globalFloors.push(...analysis.floors);
   const rules = rulesFor(env.policy, "bash");
   const verdicts = analysis.units.map((u: Unit) => (u.kind === "command" ? judgeCommand(u, env, rules) : judgeRedirect(u, env, rules)));
   if (verdicts.length === 0 && globalFloors.length === 0) globalFloors.push({ id: "empty", why: "it contains no command" });
   for (const f of globalFloors) verdicts.push({ text: summarise(text), decision: "ask", rule: null, floor: f });
-  const standing = findStandingRule(request, analysis, verdicts, globalFloors, env.policy, context);
-  if (standing) return decide([{ ...verdicts[0]!, decision: "allow", standing }], env, { standing });
-  return decide(verdicts, env, { floors: globalFloors });
+  const standing = findStandingRule(request, analysis, verdicts, globalFloors, context);
+  if (standing) return decide([{ ...verdicts[0]!, decision: "allow", standing }], env);
+  return decide(verdicts, env, globalFloors);
 }
 
 function summarise(text: string): string {

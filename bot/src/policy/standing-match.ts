@@ -4,7 +4,7 @@
 // operators, substitutions, redirections, env prefixes or floors, whose argv starts with the
 // rule's prefix word for word. A standing rule only turns an ordinary ask into an allow.
 import { z } from "zod";
-import type { CompiledRule, Policy } from "./compile.ts";
+import type { CompiledRule } from "./compile.ts";
 import type { PolicyRequest, Verdict } from "./evaluate.ts";
 import type { Analysis, CommandUnit, Floor } from "./model.ts";
 
@@ -50,7 +50,6 @@ export function findStandingRule(
   analysis: Analysis,
   verdicts: Verdict[],
   floors: Floor[],
-  _policy: Policy,
   context: { standing?: StandingRule[]; now?: number },
 ): StandingRule | null {
   if (!context.standing?.length || verdicts.length !== 1) return null;

@@ -135,6 +135,7 @@ describe("rule fields", () => {
     expect(call("github_get_issue").rule).toBe("github-read");
     expect(call("github_create_issue").decision).toBe("ask");
     expect(call("edit", [`${WS}/src/\u202ea.ts`]).decision).toBe("deny");
+    expect(evaluate({ tool: "webfetch", command: "https://example.org/\u200b" }, { policy: p }).rule).toBe("builtin:control-character");
   });
 });
 
