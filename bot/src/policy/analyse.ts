@@ -286,7 +286,10 @@ class Analyser {
   private judgeShape(unit: CommandUnit, ctx: Ctx): void {
     if (ctx.substituted) unit.floors.push({ id: "substitution", why: "it runs inside a command or process substitution" });
     if (ctx.background) unit.floors.push({ id: "background", why: "it runs in the background (&)" });
-    if (unit.argv.length === 0) return;
+    if (unit.argv.length === 0) {
+      if (unit.assignments.length) unit.floors.push({ id: "assignment", why: `it sets the shell variable ${unit.assignments.map((a) => a.value).join(", ")}, which stays set for later commands` });
+      return;
+    }
     const unwrapped = unwrap(unit.argv);
     unit.layers = unwrapped.layers;
     unit.assignments.push(...unwrapped.env);
