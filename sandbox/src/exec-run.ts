@@ -265,9 +265,9 @@ export class ExecRun {
     return new MarkerScanner(this.spec.execId, {
       begin: () => this.begunResolve(),
       output: (bytes) => this.onOutput(bytes),
-      end: (code, cwd) => {
-        const status: ExecStatus = this.record?.timedOut ? "timed_out" : this.record?.cancelledBy ? "cancelled" : "exited";
-        this.finish(status, code, cwd, null);
+      end: (code, cwd, shellExited) => {
+        const status: ExecStatus = this.record?.timedOut ? "timed_out" : this.record?.cancelledBy ? "cancelled" : shellExited ? "shell_died" : "exited";
+        this.finish(status, code, cwd, shellExited ? `pocketcoder: the command exited the shell (status ${code}); a fresh shell replaces it, so cwd and variables were reset` : null);
       },
     });
   }

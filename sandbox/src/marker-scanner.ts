@@ -6,7 +6,8 @@ import { beginMarker, endMarkerPrefix, RS } from "./shell-init.ts";
 export interface ScanSink {
   begin(): void;
   output(bytes: Buffer): void;
-  end(exitCode: number, cwd: string | null): void;
+  /** `shellExited`: the command ended the shell (its EXIT trap printed the marker). */
+  end(exitCode: number, cwd: string | null, shellExited: boolean): void;
 }
 
 const rsByte = RS.charCodeAt(0);
@@ -78,7 +79,7 @@ export class MarkerScanner {
         this.carry = Buffer.from(data.subarray(cut));
         return;
       }
-      const m = /^(\d{1,3}) ([A-Za-z0-9+/=]*)$/.exec(data.subarray(idx + this.end.length, close).toString("latin1"));
+      const m = /^(\d{1,3}) ([A-Za-z0-9+/=]*)( x)?$/.exec(data.subarray(idx + this.end.length, close).toString("latin1"));
       if (!m) {
         from = idx + 1;
         continue;
@@ -86,7 +87,7 @@ export class MarkerScanner {
       const cut = lineStart(data, idx);
       if (cut > 0) this.sink.output(data.subarray(0, cut));
       this.state = "done";
-      this.sink.end(Number(m[1]), m[2] ? Buffer.from(m[2], "base64").toString("utf8") : null);
+      this.sink.end(Number(m[1]), m[2] ? Buffer.from(m[2], "base64").toString("utf8") : null, m[3] !== undefined);
       return;
     }
     const hold = this.holdback(data);

@@ -36,6 +36,10 @@ export class AgentSession {
   private respawning: Promise<void> | null = null;
   private closed = false;
   private deadSince: number | null = null;
+  /** The status a command reported as it exited the shell, for the respawn report. */
+  private exitedWith: number | null = null;
+  /** Since when the session waits for a shell that announced its exit to be seen dead. */
+  private awaitingRespawn: number | null = null;
 
   private constructor(
     readonly id: string,
@@ -116,6 +120,12 @@ export class AgentSession {
   runFinished(run: ExecRun): void {
     if (this.current !== run) return;
     this.current = null;
+    if (run.result?.status === "shell_died") {
+      // the shell is going away: nothing is typed until the poll has seen it die and respawned it
+      this.exitedWith = run.result.exitCode;
+      this.awaitingRespawn = Date.now();
+      return;
+    }
     if (this.state === "running") this.state = "idle";
     this.pump();
   }
@@ -124,14 +134,22 @@ export class AgentSession {
   observe(pane: PaneState): void {
     if (!pane.dead) {
       this.deadSince = null;
+      // a shell that said it was exiting but lives on (it cannot, but never wait forever) takes commands again
+      if (this.awaitingRespawn !== null && Date.now() - this.awaitingRespawn > statusGraceMs) {
+        this.awaitingRespawn = null;
+        this.pump();
+      }
       return;
     }
     if (this.respawning || this.closed) return;
     // tmux may see the terminal close before it has reaped the shell: give the exit status a moment
     this.deadSince ??= Date.now();
-    if (pane.deadStatus === null && Date.now() - this.deadSince < statusGraceMs) return;
+    if (pane.deadStatus === null && pane.deadSignal === null && Date.now() - this.deadSince < statusGraceMs) return;
     this.deadSince = null;
-    void this.respawn(`the shell exited with status ${pane.deadStatus ?? "unknown"}`, pane.deadStatus);
+    // when tmux closes the terminal first, the pane's process dies of SIGHUP: the command's own status came with its marker
+    const status = pane.deadStatus ?? this.exitedWith;
+    this.exitedWith = null;
+    void this.respawn(`the shell exited with status ${status ?? `unknown (signal ${pane.deadSignal})`}`, status);
   }
 
   /** Fails every queued and running command: the tmux session is gone. */
@@ -150,7 +168,7 @@ export class AgentSession {
   }
 
   private pump(): void {
-    if (this.current || this.state !== "idle" || this.respawning) return;
+    if (this.current || this.state !== "idle" || this.respawning || this.awaitingRespawn !== null) return;
     const next = this.queue.shift();
     if (!next) return;
     this.current = next;
@@ -163,6 +181,7 @@ export class AgentSession {
 
   private respawn(reason: string, exitStatus: number | null): Promise<void> {
     this.respawning ??= (async () => {
+      this.awaitingRespawn = null;
       this.current?.paneDied(exitStatus);
       try {
         await this.deps.tmux.respawn(this.paneId);

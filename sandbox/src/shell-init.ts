@@ -6,7 +6,7 @@
 
 export const RS = "\x1e";
 export const beginMarker = (id: string) => `${RS}PC_BEGIN ${id}${RS}`;
-/** Followed by `<rc> <base64 cwd>` and RS. */
+/** Followed by `<rc> <base64 cwd>`, ` x` when the shell is exiting, and RS. */
 export const endMarkerPrefix = (id: string) => `${RS}PC_END ${id} `;
 export const helloMarker = (nonce: string) => `${RS}PC_HELLO ${nonce}${RS}`;
 
@@ -34,17 +34,20 @@ __r() {
   builtin cd -- "$__pc_cwd" || return
   builtin source "$__pc_dir/$1.sh" < /dev/null
 }
-__pc_prompt() {
-  local rc=$?
+__pc_end() {
   if [[ -n $__pc_id ]]; then
     if [[ $PWD != "$__pc_pwd" ]]; then __pc_pwd=$PWD; __pc_b64=$(builtin printf %s "$PWD" | command base64 -w0); fi
-    builtin printf '\\n\\036PC_END %s %d %s\\036\\n' "$__pc_id" "$rc" "$__pc_b64"
+    builtin printf '\\n\\036PC_END %s %d %s%s\\036\\n' "$__pc_id" "$1" "$__pc_b64" "$2"
     __pc_id=''
   fi
 }
+__pc_prompt() { __pc_end $? ''; }
+# a command that exits the shell still reports its status, marked " x": the shell is gone with it
+__pc_exit() { __pc_end $? ' x'; }
 __pc_hello() { builtin printf '\\036PC_HELLO %s\\036\\n' "$1"; }
 PROMPT_COMMAND=__pc_prompt
-readonly -f __r __pc_prompt __pc_hello
+trap __pc_exit EXIT
+readonly -f __r __pc_end __pc_prompt __pc_exit __pc_hello
 readonly PROMPT_COMMAND __pc_dir
 `;
 }

@@ -19,11 +19,13 @@ export interface PaneState {
   pid: number;
   dead: boolean;
   deadStatus: number | null;
+  /** Set instead of deadStatus when the pane's process was killed by a signal. */
+  deadSignal: number | null;
   piped: boolean;
 }
 
 const noServer = /no server running|error connecting/;
-const paneFormat = "#{pane_id}\t#{session_name}\t#{@pc_session}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_pipe}";
+const paneFormat = "#{pane_id}\t#{session_name}\t#{@pc_session}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pipe}";
 
 export class Tmux {
   /** `env` is the whole environment tmux (and so a newly started server) sees: keep secrets out. */
@@ -75,7 +77,7 @@ export class Tmux {
       .split("\n")
       .filter((l) => l.length > 0)
       .map((line) => {
-        const [paneId, session, agentSession, pid, dead, deadStatus, piped] = line.split("\t");
+        const [paneId, session, agentSession, pid, dead, deadStatus, deadSignal, piped] = line.split("\t");
         return {
           paneId: paneId!,
           session: session!,
@@ -83,6 +85,7 @@ export class Tmux {
           pid: Number(pid),
           dead: dead === "1",
           deadStatus: deadStatus ? Number(deadStatus) : null,
+          deadSignal: deadSignal ? Number(deadSignal) : null,
           piped: piped === "1",
         };
       });

@@ -116,6 +116,16 @@ describe("exec", () => {
     expect(after.text).toBe("[unset]\n");
   });
 
+  it("holds a queued command until the shell a command exited has been replaced", async () => {
+    const callId = nextCall();
+    const exitingRun = t.run(S, "set -e; sleep 0.3; false", { callId });
+    await t.waitForEvent("exec.started", (e) => e.callId === callId);
+    const next = await t.run(S, "echo next-one");
+    const exiting = await exitingRun;
+    expect(exiting.result).toMatchObject({ status: "shell_died", exitCode: 1 });
+    expect(next.result).toMatchObject({ status: "exited", exitCode: 0, head: "next-one\n" });
+  });
+
   it("announces start and finish as events and streams live output events", async () => {
     const r = await t.run(S, "echo live-event-text");
     const started = await t.waitForEvent("exec.started", (e) => e.execId === r.result.execId);

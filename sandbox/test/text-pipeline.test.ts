@@ -12,9 +12,9 @@ const stream = (output: string, rc = 0, cwd = "/w") =>
 
 function scan(bytes: Buffer, chunk: number) {
   const out: Buffer[] = [];
-  let end: { code: number; cwd: string | null } | null = null;
+  let end: { code: number; cwd: string | null; exited: boolean } | null = null;
   let began = false;
-  const s = new MarkerScanner(id, { begin: () => (began = true), output: (b) => out.push(Buffer.from(b)), end: (code, cwd) => (end = { code, cwd }) });
+  const s = new MarkerScanner(id, { begin: () => (began = true), output: (b) => out.push(Buffer.from(b)), end: (code, cwd, exited) => (end = { code, cwd, exited }) });
   for (let i = 0; i < bytes.length; i += chunk) s.push(bytes.subarray(i, i + chunk));
   return { began, output: Buffer.concat(out).toString("utf8"), end };
 }
@@ -24,10 +24,17 @@ describe("MarkerScanner", () => {
   for (const output of cases) {
     it(`finds ${JSON.stringify(output)} whatever the chunk size`, () => {
       for (const chunk of [1, 2, 3, 7, 64, 4096]) {
-        expect(scan(stream(output, 3, "/w s"), chunk)).toEqual({ began: true, output, end: { code: 3, cwd: "/w s" } });
+        expect(scan(stream(output, 3, "/w s"), chunk)).toEqual({ began: true, output, end: { code: 3, cwd: "/w s", exited: false } });
       }
     });
   }
+
+  it("tells a shell that exited from a prompt", () => {
+    const bytes = Buffer.from(`\x1ePC_BEGIN ${id}\x1e\r\nbye\r\n\x1ePC_END ${id} 7 Lw== x\x1e\r\n`);
+    let got: unknown[] = [];
+    new MarkerScanner(id, { begin: () => {}, output: () => {}, end: (...args) => (got = args) }).push(bytes);
+    expect(got).toEqual([7, "/", true]);
+  });
 
   it("ignores everything before its own BEGIN marker", () => {
     const other = Buffer.from(`\x1ePC_BEGIN aaaaaaaaaaaaaaaa\x1e\r\nnoise\r\n\x1ePC_END ${id} 9 Lw==\x1e\r\n`);
