@@ -10,13 +10,13 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import type { MatrixEvent } from "matrix-js-sdk";
+import { ClientEvent, EventType, type MatrixEvent } from "matrix-js-sdk";
 import { stringify as toYaml } from "yaml";
 import { Ledger } from "../../bot/src/ledger/ledger.ts";
 import { RunnerClient } from "../../sandbox/src/client.ts";
 import { createBotAccount, type BotAccount } from "./bot-account.ts";
 import { startBotProcess, type BotEnvOptions, type BotProcess } from "./bot-process.ts";
-import type { TestUser, TextMatcher } from "./matrix-user.ts";
+import { messageBody, type TestUser, type TextMatcher } from "./matrix-user.ts";
 import { startScriptedLlm, type ScriptedLlm } from "./scripted-llm.ts";
 import type { TestHomeserver } from "./synapse-global-setup.ts";
 
@@ -56,6 +56,8 @@ export interface Stack {
   policyPath: string;
   /** The bot's ledger (SQLite) file. */
   ledgerPath: string;
+  /** Everything every bot process of this stack logged, in order (for debugging a failure). */
+  botLogs(): string;
   /** Starts a new bot process on the same data folder (after `bot.stop()` or `bot.kill()`). */
   restartBot(): Promise<BotProcess>;
   /** Opens the ledger read-only for `fn`, closing it afterwards. */
@@ -66,6 +68,9 @@ export interface Stack {
   roomWithBot(user: TestUser, opts?: { others?: TestUser[]; name?: string; powerLevels?: Record<string, unknown> }): Promise<string>;
   /** The next message from the bot in `roomId` (an edit counts, by its new content) matching `text`. */
   waitForBot(user: TestUser, roomId: string, text: TextMatcher, timeoutMs?: number): Promise<MatrixEvent>;
+  /** Records the bot's messages in a room as `user` receives them, from now on; waits on it do not
+   * consume anything, so several can wait for events arriving in any order. */
+  watch(user: TestUser, roomId: string): BotWatch;
   /** Stops the bot, the runner (and its tmux), the model; removes the temporary folders. */
   stop(): Promise<void>;
 }
@@ -107,7 +112,9 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
       policy: policyPath,
     }),
   );
-  const env = { ...account.env(), POCKETCODER_CONFIG: configFile };
+  // POCKETCODER_LOG_LEVEL=debug in the test's environment reaches the bot, for debugging.
+  const logLevel = process.env.POCKETCODER_LOG_LEVEL ? { POCKETCODER_LOG_LEVEL: process.env.POCKETCODER_LOG_LEVEL } : {};
+  const env = { ...account.env(), ...logLevel, POCKETCODER_CONFIG: configFile };
 
   let bot: BotProcess;
   try {
@@ -118,6 +125,7 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
     throw e;
   }
   const botUserId = bot.ready.userId;
+  const earlier: string[] = [];
 
   const stack: Stack = {
     hs,
@@ -131,7 +139,9 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
     runner,
     policyPath,
     ledgerPath: join(account.dataDir, "pocketcoder.db"),
+    botLogs: () => [...earlier, bot.log()].join(""),
     async restartBot() {
+      earlier.push(bot.log());
       bot = await startBotProcess(env, { readyTimeoutMs: startTimeoutMs });
       return bot;
     },
@@ -168,6 +178,7 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
     waitForBot(user, roomId, text, timeoutMs = 60_000) {
       return user.waitForMessage(roomId, text, { sender: botUserId, timeoutMs });
     },
+    watch: (user, roomId) => new BotWatch(user, roomId, botUserId),
     async stop() {
       await bot.stop();
       // A bot that was killed and not restarted leaves its agent server running (it would adopt it).
@@ -181,6 +192,65 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
     },
   };
   return stack;
+}
+
+/** The bot's `m.room.message` events in one room (edits by their new content), decrypted, in arrival order. */
+export class BotWatch {
+  private readonly entries: { event: MatrixEvent; ready: boolean }[] = [];
+  private readonly wakeups = new Set<() => void>();
+
+  constructor(
+    private readonly user: TestUser,
+    private readonly roomId: string,
+    private readonly sender: string,
+  ) {
+    user.client.on(ClientEvent.Event, (event) => {
+      if (event.getRoomId() !== roomId || event.getSender() !== sender) return;
+      const entry = { event, ready: false };
+      this.entries.push(entry);
+      void user.client
+        .decryptEventIfNeeded(event)
+        .catch(() => undefined)
+        .finally(() => {
+          entry.ready = true;
+          for (const w of this.wakeups) w();
+        });
+    });
+  }
+
+  /** Bodies of the messages seen so far that satisfy `filter`. */
+  bodies(filter: (event: MatrixEvent) => boolean = () => true): string[] {
+    return this.entries.filter((e) => e.ready && e.event.getType() === EventType.RoomMessage && filter(e.event)).map((e) => messageBody(e.event) ?? "");
+  }
+
+  /** The first message seen since the watch began (or arriving later) that matches. */
+  waitFor(text: TextMatcher, timeoutMs = 60_000): Promise<MatrixEvent> {
+    const test = (event: MatrixEvent): boolean => {
+      if (event.getType() !== EventType.RoomMessage) return false;
+      const body = messageBody(event);
+      if (body === undefined) return false;
+      return typeof text === "string" ? body.includes(text) : text instanceof RegExp ? text.test(body) : text(body, event);
+    };
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = this.entries.find((e) => e.ready && test(e.event));
+        if (!hit) return;
+        done();
+        resolve(hit.event);
+      };
+      const timer = setTimeout(() => {
+        done();
+        const recent = this.bodies().slice(-6).map((b) => `  ${JSON.stringify(b.slice(0, 160))}`).join("\n");
+        reject(new Error(`${this.user.userId}: no matching message from ${this.sender} in ${this.roomId} within ${timeoutMs} ms; latest:\n${recent}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.wakeups.delete(check);
+      };
+      this.wakeups.add(check);
+      check();
+    });
+  }
 }
 
 type RunnerProcess = RunnerHandle & { kill(): void; exited: Promise<void> };

@@ -4,7 +4,7 @@
 // turn's requester; `!new` and `!stop` end turns cleanly; an agent crash is reported in the rooms
 // it hit, with what was pending cancelled.
 import type { OpencodeClient } from "@opencode-ai/sdk/v2";
-import type { CancelRequest, CancelResponse } from "@pocketcoder/sandbox/protocol";
+import type { CancelRequest, CancelResponse, SessionInfo } from "@pocketcoder/sandbox/protocol";
 import type { AgentEvent, AgentEvents, PermissionRequest } from "../agent/events.ts";
 import { createSession, pendingPermissions, replyPermission, sendPrompt, stopSession } from "../agent/sessions.ts";
 import type { ApprovalEngine } from "../approvals/ports.ts";
@@ -26,7 +26,7 @@ export interface ConversationDeps {
   /** The room's own name (m.room.name), if it has one: the project is named after it. */
   roomName(roomId: string): string | undefined;
   engine: Pick<ApprovalEngine, "onPermissionAsked" | "onToolPart" | "rejectPendingForSession">;
-  runner: { cancel(req: CancelRequest): Promise<CancelResponse> };
+  runner: { cancel(req: CancelRequest): Promise<CancelResponse>; sessions(): Promise<SessionInfo[]> };
   /** Sessions with approval requests still pending in the ledger, and their rooms. */
   pendingSessions(): { roomId: string; sessionId: string }[];
   log: Logger;
@@ -267,31 +267,41 @@ export class Conversations {
   private async halt(rt: RoomRuntime, sender: string, reason: string): Promise<StopOutcome> {
     const { directory, sessionId, project } = rt.binding;
     const client = this.deps.client();
+    const running = await this.deps.runner
+      .sessions()
+      .then((all) => all.some((s) => s.session === sessionId && s.running !== null))
+      .catch(() => false);
+    // Abort first, so the model is not called again with the cancelled command's result. Aborting
+    // makes opencode signal the shim, which cancels its command; the runner is told too, in case.
     await client.session.abort({ sessionID: sessionId, directory });
-    const cancelledCommand = await this.deps.runner
+    const cancelled = await this.deps.runner
       .cancel({ session: sessionId })
       .then((r) => r.cancelled)
       .catch(() => false);
-    const cancelled = await this.deps.engine.rejectPendingForSession(sessionId, reason, sender);
+    const cancelledCommand = running || cancelled;
+    const requests = await this.deps.engine.rejectPendingForSession(sessionId, reason, sender);
     const leftovers = await stopSession(client, { directory, sessionID: sessionId });
-    this.deps.log.info("session stopped", { roomId: rt.binding.roomId, sessionId, cancelled, leftovers: leftovers.length, cancelledCommand });
-    return { project, cancelledRequests: cancelled + leftovers.length, cancelledCommand };
+    this.deps.log.info("session stopped", { roomId: rt.binding.roomId, sessionId, requests, leftovers: leftovers.length, cancelledCommand });
+    return { project, cancelledRequests: requests + leftovers.length, cancelledCommand };
   }
 
   /** Catches up after the event stream (re)connected: pending permissions and turns under way. */
   private async reconcile(): Promise<void> {
-    for (const rt of [...this.rooms.values()]) {
+    // Only turns open before this connection can have missed their end; a turn a message opens
+    // while this runs is not idle just because opencode has not picked the prompt up yet.
+    const before = new Map([...this.rooms.values()].map((rt) => [rt, rt.turn]));
+    for (const [rt, earlier] of before) {
       const { directory, sessionId, roomId } = rt.binding;
       try {
         const client = this.deps.client();
         const pending = await pendingPermissions(client, { directory, sessionID: sessionId });
         const status = (await client.session.status({ directory })).data?.[sessionId]?.type ?? "idle";
-        if (rt.turn && status === "idle" && pending.length === 0) {
-          const turn = rt.turn;
+        if (earlier && rt.turn === earlier && status === "idle" && pending.length === 0) {
           rt.turn = undefined;
-          await turn.finish("(The connection to the agent was interrupted; this reply may be incomplete.)");
+          await earlier.finish("(The connection to the agent was interrupted; this reply may be incomplete.)");
           continue;
         }
+        if (rt.turn !== earlier) continue;
         if (status === "idle" && pending.length === 0) continue;
         const turn = rt.turn ?? this.openTurn(rt, {});
         for (const p of pending) {
