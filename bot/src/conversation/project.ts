@@ -10,6 +10,7 @@ const maxSlug = 40;
 export function slugify(name: string): string {
   return name
     .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, "-")
     .replace(/^[-.]+|[-.]+$/g, "")
