@@ -1,7 +1,9 @@
 // `npm start`, the embedded default (scripts/start.sh installs what is missing first): a local Synapse
-// on loopback, the bot and operator accounts, then the bot; prints how to sign in from Element.
-// Every process it starts is a supervised service; later parts (runner, agent) join the list.
-import { existsSync } from "node:fs";
+// on loopback, the bot and operator accounts, the sandbox runner, then the bot (which starts and
+// supervises the agent itself); prints how to sign in from Element. Every process it starts is a
+// supervised service, stopped in reverse order.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
@@ -79,12 +81,65 @@ function mergedList(first: string, extra: string | undefined): string {
   return [...new Set(items)].join(",");
 }
 
-function startBot(hs: RunningHomeserver, botUserId: string, operatorUserId: string, dataDir: string, passwordPath: string): {
+/** Passes a child's JSON log lines (stderr) through untouched, resolving on the first line holding `marker`. */
+function watchLog(service: SpawnedService, marker: string): Promise<void> {
+  return new Promise<void>((resolveSeen) => {
+    createInterface({ input: service.child.stderr! }).on("line", (line) => {
+      process.stderr.write(line + "\n");
+      if (line.includes(marker)) resolveSeen();
+    });
+  });
+}
+
+interface RunnerPaths {
+  workspace: string;
+  socket: string;
+  tokenFile: string;
+}
+
+/** The sandbox runner on a unix socket in the data folder. Its tmux server outlives the runner on
+ * purpose (commands survive runner restarts), so stopping the service ends tmux too. */
+async function startRunner(dataDir: string, secretsDir: string): Promise<{ service: SpawnedService; ready: Promise<void>; paths: RunnerPaths }> {
+  const state = join(dataDir, "runner");
+  const workspace = resolve(process.env.POCKETCODER_WORKSPACE ?? join(dataDir, "workspace"));
+  await mkdir(state, { recursive: true, mode: 0o700 });
+  await mkdir(workspace, { recursive: true });
+  const tokenFile = join(secretsDir, "runner-token");
+  await passwordFile(tokenFile);
+  const socket = join(state, "runner.sock");
+  const env = {
+    ...process.env,
+    POCKETCODER_WORKSPACE: workspace,
+    POCKETCODER_RUNNER_STATE: state,
+    POCKETCODER_RUNNER_TOKEN_FILE: tokenFile,
+    POCKETCODER_RUNNER_LISTEN: `unix:${socket}`,
+  };
+  const spawned = spawnService("runner", process.execPath, ["--import", "tsx", "sandbox/src/main.ts"], {
+    cwd: repoRoot,
+    env,
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  const tmuxSocket = join(state, "tmux", "sock");
+  const service: SpawnedService = {
+    ...spawned,
+    stop: async () => {
+      await spawned.stop();
+      if (!existsSync(tmuxSocket)) return;
+      await new Promise<void>((done) => spawn("tmux", ["-S", tmuxSocket, "kill-server"], { stdio: "ignore" }).once("exit", () => done()).once("error", () => done()));
+    },
+  };
+  return { service, ready: watchLog(spawned, '"msg":"listening"'), paths: { workspace, socket, tokenFile } };
+}
+
+function startBot(hs: RunningHomeserver, botUserId: string, operatorUserId: string, dataDir: string, passwordPath: string, runner: RunnerPaths): {
   service: SpawnedService;
   ready: Promise<void>;
 } {
   const env = {
     ...process.env,
+    POCKETCODER_WORKSPACE: runner.workspace,
+    POCKETCODER_RUNNER: `unix:${runner.socket}`,
+    POCKETCODER_RUNNER_TOKEN_FILE: runner.tokenFile,
     POCKETCODER_HOMESERVER_URL: hs.baseUrl,
     POCKETCODER_USER_ID: botUserId,
     POCKETCODER_PASSWORD_FILE: passwordPath,
@@ -98,14 +153,7 @@ function startBot(hs: RunningHomeserver, botUserId: string, operatorUserId: stri
     ["--import", "tsx", "--import", "./bot/src/polyfill.ts", "bot/src/main.ts"],
     { cwd: repoRoot, env, stdio: ["ignore", "inherit", "pipe"] },
   );
-  // Pass the bot's log (JSON lines on stderr) through untouched, watching for its "ready" line.
-  const ready = new Promise<void>((resolveReady) => {
-    createInterface({ input: service.child.stderr! }).on("line", (line) => {
-      process.stderr.write(line + "\n");
-      if (line.includes('"msg":"ready"')) resolveReady();
-    });
-  });
-  return { service, ready };
+  return { service, ready: watchLog(service, '"msg":"ready"') };
 }
 
 function signInInstructions(hs: RunningHomeserver, botUserId: string, operatorUserId: string, operatorPasswordPath: string): string {
@@ -116,10 +164,18 @@ function signInInstructions(hs: RunningHomeserver, botUserId: string, operatorUs
     `  user:        ${operatorUserId}`,
     `  password:    in ${operatorPasswordPath}   (cat it; keep it private)`,
     `Then create a room (encryption on, the default), invite ${botUserId}, and send !ping.`,
+    agentConfigured()
+      ? "Write to the bot in that room to talk to the agent; approve its commands with ✅."
+      : "No agent is configured yet: add an `agent:` section to pocketcoder.yaml (README: Choosing a provider and model) and restart.",
     `The homeserver listens on 127.0.0.1 only: from a phone, reach it through a tunnel or a reverse proxy.`,
     "Ctrl-C stops everything.",
     "",
   ].join("\n");
+}
+
+function agentConfigured(): boolean {
+  const file = process.env.POCKETCODER_CONFIG ?? join(repoRoot, "pocketcoder.yaml");
+  return existsSync(file) && /^agent:/m.test(readFileSync(file, "utf8"));
 }
 
 async function main(): Promise<number> {
@@ -143,8 +199,14 @@ async function main(): Promise<number> {
     const bot = await ensureAccountWithFile(hs, botLocalpart, botPasswordPath, false);
     await exemptBot(hs.baseUrl, operator.userId, operator.password, bot.userId);
 
+    say("starting the sandbox runner");
+    const runner = await startRunner(dataDir, secretsDir);
+    supervisor.add(runner.service);
+    const runnerUp = await Promise.race([runner.ready.then(() => true), runner.service.exited.then(() => false)]);
+    if (!runnerUp) throw new StartError("the sandbox runner exited during start-up; see its log above");
+
     say("starting the bot");
-    const botProcess = startBot(hs, bot.userId, operator.userId, dataDir, botPasswordPath);
+    const botProcess = startBot(hs, bot.userId, operator.userId, dataDir, botPasswordPath, runner.paths);
     supervisor.add(botProcess.service);
     const outcome = await Promise.race([
       botProcess.ready.then(() => "ready"),
