@@ -1,6 +1,6 @@
 // A fresh bot account and data folder on the test homeserver, ready for `startBotProcess`.
 import { randomBytes } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { logout, registerUser } from "../../scripts/lib/homeserver.ts";
@@ -15,6 +15,8 @@ export interface BotAccount {
   dataDir: string;
   /** The bot's environment; `extra` overrides or adds options (allow lists, …). */
   env(extra?: Partial<BotEnvOptions>): Record<string, string>;
+  /** Deletes `root`; call after the bot has stopped. */
+  remove(): Promise<void>;
 }
 
 /** Registers `bot-<random>` and logs its registration session out, so the bot's own login is its only device. */
@@ -30,5 +32,6 @@ export async function createBotAccount(hs: TestHomeserver, defaults: Partial<Bot
     root,
     dataDir,
     env: (extra = {}) => botEnv({ homeserverUrl: hs.baseUrl, userId: session.userId, password, dataDir, ...defaults, ...extra }),
+    remove: () => rm(root, { recursive: true, force: true }),
   };
 }

@@ -1,9 +1,9 @@
 // Issue 2, test 6: a bad configuration stops the bot process with a non-zero exit and a readable
 // message (no stack trace) that names the field and the problem.
-import { chmod, mkdir, mkdtemp } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { botEnv, runBotToExit } from "@pocketcoder/testkit/bot-process";
 
 const nobody = 65534;
@@ -12,6 +12,10 @@ let root: string;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "pocketcoder-badcfg-"));
   await chmod(root, 0o755);
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
 });
 
 function expectReadable(stderr: string) {

@@ -1,7 +1,7 @@
 // Issue 2, test 4: an invite to an unencrypted room is refused with a message (the bot joins, says
 // why, leaves); an invite from a user who is not allowed is ignored: the bot never joins.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBotAccount } from "@pocketcoder/testkit/bot-account";
+import { createBotAccount, type BotAccount } from "@pocketcoder/testkit/bot-account";
 import { startBotProcess, type BotProcess } from "@pocketcoder/testkit/bot-process";
 import { createTestUser, testHomeserver, type TestUser } from "@pocketcoder/testkit/matrix-user";
 
@@ -21,6 +21,7 @@ async function waitForLogLine(bot: BotProcess, match: (entry: Record<string, unk
 describe("invites", () => {
   let alice: TestUser;
   let mallory: TestUser;
+  let account: BotAccount;
   let bot: BotProcess;
 
   beforeAll(async () => {
@@ -28,12 +29,13 @@ describe("invites", () => {
     alice = await createTestUser(hs, "alice");
     mallory = await createTestUser(hs, "mallory");
     // Allowed by user id only: mallory is on the same server but not on the list.
-    const account = await createBotAccount(hs, { allowedUsers: [alice.userId] });
+    account = await createBotAccount(hs, { allowedUsers: [alice.userId] });
     bot = await startBotProcess(account.env());
   });
 
   afterAll(async () => {
     await bot?.stop();
+    await account?.remove();
     alice?.stop();
     mallory?.stop();
   });

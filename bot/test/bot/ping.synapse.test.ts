@@ -1,23 +1,25 @@
 // Issue 2, tests 1 and 5: the bot joins an encrypted room when an allowed user invites it, answers
 // !ping with an encrypted pong, and its device is cross-signed by its owner as others see it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBotAccount } from "@pocketcoder/testkit/bot-account";
+import { createBotAccount, type BotAccount } from "@pocketcoder/testkit/bot-account";
 import { startBotProcess, type BotProcess } from "@pocketcoder/testkit/bot-process";
 import { createTestUser, testHomeserver, type TestUser } from "@pocketcoder/testkit/matrix-user";
 
 describe("bot in an encrypted room", () => {
   let alice: TestUser;
+  let account: BotAccount;
   let bot: BotProcess;
 
   beforeAll(async () => {
     const hs = testHomeserver();
     alice = await createTestUser(hs, "alice");
-    const account = await createBotAccount(hs, { allowedUsers: [alice.userId] });
+    account = await createBotAccount(hs, { allowedUsers: [alice.userId] });
     bot = await startBotProcess(account.env());
   });
 
   afterAll(async () => {
     await bot?.stop();
+    await account?.remove();
     alice?.stop();
   });
 

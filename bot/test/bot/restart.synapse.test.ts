@@ -35,6 +35,7 @@ function replyTarget(event: MatrixEvent): string | undefined {
 describe("bot restarts", () => {
   let alice: TestUser;
   const running: BotProcess[] = [];
+  const accounts: BotAccount[] = [];
   const start = async (account: BotAccount) => {
     const bot = await startBotProcess(account.env());
     running.push(bot);
@@ -47,11 +48,13 @@ describe("bot restarts", () => {
 
   afterAll(async () => {
     for (const bot of running) await bot.stop();
+    for (const account of accounts) await account.remove();
     alice?.stop();
   });
 
   it("keeps device and key over stop/start, answers what came while down once, and nothing twice", async () => {
     const account = await createBotAccount(testHomeserver(), { allowedUsers: [alice.userId] });
+    accounts.push(account);
     const first = await start(account);
     expect(first.ready.firstStart).toBe(true);
     const botId = first.ready.userId;
@@ -80,6 +83,7 @@ describe("bot restarts", () => {
 
   it("survives SIGKILL right after the first start: same identity, still decrypts, no double answers", async () => {
     const account = await createBotAccount(testHomeserver(), { allowedUsers: [alice.userId] });
+    accounts.push(account);
     const first = await start(account);
     expect((await first.kill()).signal).toBe("SIGKILL");
 
