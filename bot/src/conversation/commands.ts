@@ -20,24 +20,35 @@ export function renderStop(outcome: StopOutcome | null): string {
   return parts.join(" ");
 }
 
+/** The agent may be down (restarting): a failure is an answer to the person, not a crash of the handler. */
+type Outcome<T> = { ok: true; value: T } | { ok: false; message: string };
+const attempt = <T>(work: () => Promise<T>): Promise<Outcome<T>> =>
+  work().then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, message: error instanceof Error ? error.message : String(error) }),
+  );
+const failed = (what: string, message: string) => `⚠ Could not ${what}: ${message}. Try again in a moment.`;
+
 export function conversationCommands(conv: ConversationControl): Command[] {
   return [
     defineCommand({
       name: "new",
       usage: "!new",
       summary: "start a fresh agent session in this room's project (stops the current turn)",
-      execute: (ctx) => conv.newSession(ctx.roomId, ctx.sender),
-      render: (r) =>
-        [`🆕 New session in project \`${r.project}\`: the agent starts without the earlier conversation.`, r.stopped ? renderStop(r.stopped) : ""]
-          .filter(Boolean)
-          .join("\n\n"),
+      execute: (ctx) => attempt(() => conv.newSession(ctx.roomId, ctx.sender)),
+      render: (o) =>
+        o.ok
+          ? [`🆕 New session in project \`${o.value.project}\`: the agent starts without the earlier conversation.`, o.value.stopped ? renderStop(o.value.stopped) : ""]
+              .filter(Boolean)
+              .join("\n\n")
+          : failed("start a new session", o.message),
     }),
     defineCommand({
       name: "stop",
       usage: "!stop",
       summary: "stop the agent: abort its turn, cancel what waits for approval and the running command",
-      execute: (ctx) => conv.stopRoom(ctx.roomId, ctx.sender),
-      render: renderStop,
+      execute: (ctx) => attempt(() => conv.stopRoom(ctx.roomId, ctx.sender)),
+      render: (o) => (o.ok ? renderStop(o.value) : failed("stop the agent", o.message)),
     }),
     defineCommand({
       name: "project",

@@ -88,7 +88,16 @@ export class Conversations {
   /** A person's ordinary message: relayed to the room's session (created on the first message). */
   chat(message: IncomingMessage): Promise<void> {
     return this.serially(message.roomId, async () => {
-      const rt = this.rooms.get(message.roomId) ?? (await this.bindRoom(message.roomId, message.sender));
+      let rt = this.rooms.get(message.roomId);
+      if (!rt) {
+        try {
+          rt = await this.bindRoom(message.roomId, message.sender);
+        } catch (error) {
+          this.deps.log.error("could not start a session for the room", { roomId: message.roomId, error });
+          await this.deps.messenger.sendMarkdown(message.roomId, `⚠ I could not start an agent session: ${(error as Error).message}. Try again in a moment.`, placementOf(message));
+          return;
+        }
+      }
       const fresh = rt.turn === undefined;
       const turn = rt.turn ?? this.openTurn(rt, placementOf(message));
       turn.addRequester(message.sender);

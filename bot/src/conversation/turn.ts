@@ -27,11 +27,14 @@ export class Turn {
   private readonly people: string[] = [];
   private readonly tools = new Map<string, ToolPart>();
   private closing: Promise<void> | undefined;
+  /** The text last handed to the pacer (at first the posted placeholder), so no edit repeats it. */
+  private queued: string;
 
   constructor(private readonly opts: TurnOptions) {
     this.renderer = new TurnRenderer(opts.sessionId);
+    this.queued = this.renderer.render();
     // Posted at once so people see the agent took the message; edits follow as text arrives.
-    this.reply = opts.messenger.sendMarkdown(opts.roomId, this.renderer.render(), opts.placement).catch((error: unknown) => {
+    this.reply = opts.messenger.sendMarkdown(opts.roomId, this.queued, opts.placement).catch((error: unknown) => {
       opts.log.error("could not post the reply message", { roomId: opts.roomId, error });
       return undefined;
     });
@@ -76,7 +79,10 @@ export class Turn {
   apply(ev: AgentEvent): void {
     if (ev.type === "message.part.updated" && ev.properties.part.type === "tool") this.tools.set(ev.properties.part.callID, ev.properties.part);
     if (!this.renderer.apply(ev) || this.closing) return;
-    this.pacer.update(this.renderer.render());
+    const text = this.renderer.render();
+    if (text === this.queued) return;
+    this.queued = text;
+    this.pacer.update(text);
   }
 
   /** Sends the complete final text (with `note` appended, e.g. why the turn was cut short). */
