@@ -68,6 +68,12 @@ export interface Stack {
   roomWithBot(user: TestUser, opts?: { others?: TestUser[]; name?: string; powerLevels?: Record<string, unknown> }): Promise<string>;
   /** The next message from the bot in `roomId` (an edit counts, by its new content) matching `text`. */
   waitForBot(user: TestUser, roomId: string, text: TextMatcher, timeoutMs?: number): Promise<MatrixEvent>;
+  /** The room's binding (project folder and OpenCode session) as the bot's ledger holds it. */
+  binding(roomId: string): { project: string; directory: string; sessionId: string };
+  /** What opencode itself still holds pending for the room's session (GET /permission). */
+  agentPending(roomId: string): Promise<unknown[]>;
+  /** Resolves once opencode reports the room's session idle: the agent's turn is over. */
+  agentIdle(roomId: string, timeoutMs?: number): Promise<void>;
   /** Records the bot's messages in a room as `user` receives them, from now on; waits on it do not
    * consume anything, so several can wait for events arriving in any order. */
   watch(user: TestUser, roomId: string): BotWatch;
@@ -127,6 +133,14 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
   const botUserId = bot.ready.userId;
   const earlier: string[] = [];
 
+  /** A GET on the running opencode, with the credentials the bot recorded for it. */
+  const agentGet = async (path: string): Promise<unknown> => {
+    const server = JSON.parse(readFileSync(join(account.dataDir, "opencode", "server.json"), "utf8")) as { url: string; authorization: string };
+    const res = await fetch(`${server.url}${path}`, { headers: { Authorization: server.authorization } });
+    if (!res.ok) throw new Error(`opencode GET ${path}: HTTP ${res.status}`);
+    return res.json();
+  };
+
   const stack: Stack = {
     hs,
     llm,
@@ -179,6 +193,28 @@ export async function startStack(hs: TestHomeserver, opts: StackOptions = {}): P
       return user.waitForMessage(roomId, text, { sender: botUserId, timeoutMs });
     },
     watch: (user, roomId) => new BotWatch(user, roomId, botUserId),
+    binding(roomId) {
+      const row = stack.withLedger((l) => l.db.prepare("SELECT project, directory, session_id AS sessionId FROM room_bindings WHERE room_id = ?").get(roomId)) as
+        | { project: string; directory: string; sessionId: string }
+        | undefined;
+      if (!row) throw new Error(`room ${roomId} has no binding yet`);
+      return row;
+    },
+    async agentPending(roomId) {
+      const { directory, sessionId } = stack.binding(roomId);
+      const all = (await agentGet(`/permission?directory=${encodeURIComponent(directory)}`)) as { sessionID?: string }[];
+      return all.filter((p) => p.sessionID === sessionId);
+    },
+    async agentIdle(roomId, timeoutMs = 60_000) {
+      const { directory, sessionId } = stack.binding(roomId);
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const status = (await agentGet(`/session/status?directory=${encodeURIComponent(directory)}`)) as Record<string, { type: string }>;
+        if ((status[sessionId]?.type ?? "idle") === "idle") return;
+        if (Date.now() > deadline) throw new Error(`the agent's session ${sessionId} is still ${status[sessionId]?.type} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
     async stop() {
       await bot.stop();
       // A bot that was killed and not restarted leaves its agent server running (it would adopt it).

@@ -5,7 +5,7 @@
 // it hit, with what was pending cancelled.
 import type { OpencodeClient } from "@opencode-ai/sdk/v2";
 import type { CancelRequest, CancelResponse, SessionInfo } from "@pocketcoder/sandbox/protocol";
-import type { AgentEvent, AgentEvents, PermissionRequest } from "../agent/events.ts";
+import { parseAgentEvent, type AgentEvent, type AgentEvents, type PermissionRequest } from "../agent/events.ts";
 import { createSession, pendingPermissions, replyPermission, sendPrompt, stopSession } from "../agent/sessions.ts";
 import type { ApprovalEngine } from "../approvals/ports.ts";
 import type { IncomingMessage } from "../chat/router.ts";
@@ -36,6 +36,9 @@ export interface ConversationDeps {
 interface RoomRuntime {
   binding: RoomBinding;
   turn: Turn | undefined;
+  /** Where the last message that joined a running turn was. If the agent took it up only after
+   * that turn ended (it was ending as the message came), the next turn answers it there. */
+  joined: Placement | undefined;
   off(): void;
 }
 
@@ -99,6 +102,7 @@ export class Conversations {
         }
       }
       const fresh = rt.turn === undefined;
+      rt.joined = fresh ? undefined : placementOf(message);
       const turn = rt.turn ?? this.openTurn(rt, placementOf(message));
       turn.addRequester(message.sender);
       try {
@@ -209,7 +213,7 @@ export class Conversations {
     const existing = this.rooms.get(binding.roomId);
     if (existing?.binding.sessionId === binding.sessionId) return existing;
     existing?.off();
-    const rt: RoomRuntime = { binding, turn: undefined, off: () => undefined };
+    const rt: RoomRuntime = { binding, turn: undefined, joined: undefined, off: () => undefined };
     rt.off = this.deps.events.onSession(binding.sessionId, (ev) => this.onEvent(rt, ev));
     this.rooms.set(binding.roomId, rt);
     return rt;
@@ -246,7 +250,11 @@ export class Conversations {
     // Work the bot did not prompt (a turn under way when the bot started, or one that began as
     // the previous turn ended) still gets its reply message.
     if (!rt.turn && !(ev.type === "permission.asked" || (ev.type === "session.status" && ev.properties.status.type === "busy"))) return;
-    const turn = rt.turn ?? this.openTurn(rt, {});
+    let turn = rt.turn;
+    if (!turn) {
+      turn = this.openTurn(rt, rt.joined ?? {});
+      rt.joined = undefined;
+    }
     turn.apply(ev);
     if (ev.type === "permission.asked") void this.askEngine(rt, turn, ev.properties);
     if (turn.done) {
@@ -307,7 +315,12 @@ export class Conversations {
         const status = (await client.session.status({ directory })).data?.[sessionId]?.type ?? "idle";
         if (earlier && rt.turn === earlier && status === "idle" && pending.length === 0) {
           rt.turn = undefined;
-          await earlier.finish("(The connection to the agent was interrupted; this reply may be incomplete.)");
+          // The turn ended while the stream was down: its messages are in opencode's store.
+          const replayed = await this.replay(client, rt.binding, earlier).catch((error: unknown) => {
+            this.deps.log.warn("could not read the session's messages", { roomId, sessionId, error });
+            return false;
+          });
+          await earlier.finish(replayed ? undefined : "(The connection to the agent was interrupted; this reply may be incomplete.)");
           continue;
         }
         if (rt.turn !== earlier) continue;
@@ -321,6 +334,25 @@ export class Conversations {
         this.deps.log.warn("could not reconcile a session after reconnecting", { roomId, sessionId, error });
       }
     }
+  }
+
+  /** Feeds the turn the messages opencode stored since the turn began; false if there were none. */
+  private async replay(client: OpencodeClient, binding: RoomBinding, turn: Turn): Promise<boolean> {
+    const { directory, sessionId } = binding;
+    const r = await client.session.messages({ sessionID: sessionId, directory, limit: 50 });
+    const stored = (r.data ?? []).filter((m) => m.info.time.created >= turn.openedAt);
+    for (const m of stored) {
+      const events: unknown[] = [
+        { type: "message.updated", properties: { sessionID: sessionId, info: m.info } },
+        ...m.parts.map((part) => ({ type: "message.part.updated", properties: { sessionID: sessionId, part } })),
+      ];
+      for (const raw of events) {
+        const parsed = parseAgentEvent(raw);
+        if (parsed.ok) turn.apply(parsed.event);
+      }
+    }
+    turn.apply({ type: "session.idle", properties: { sessionID: sessionId } });
+    return stored.some((m) => m.info.role === "assistant");
   }
 
   /** A permission request from a session no room is bound to: nobody can approve it. */

@@ -114,7 +114,8 @@ export async function prepareLoop(config: LoopConfig, dataDir: string, log: Logg
         log: log.child("conversation"),
       });
       host.on("exit", () => void conversations.agentDied());
-      host.on("restarted", () => void conversations.agentBack());
+      // "Back" only once the event stream is connected again: a message sent earlier would lose its reply.
+      events.onConnected(() => void conversations.agentBack());
 
       return {
         commands: [...conversationCommands(conversations), ...engine.commands],

@@ -29,6 +29,8 @@ export class Turn {
   private closing: Promise<void> | undefined;
   /** The text last handed to the pacer (at first the posted placeholder), so no edit repeats it. */
   private queued: string;
+  /** When the turn began (the bot's clock): opencode stores its messages with later times. */
+  readonly openedAt = Date.now();
 
   constructor(private readonly opts: TurnOptions) {
     this.renderer = new TurnRenderer(opts.sessionId);

@@ -45,19 +45,18 @@ describe("the conversation loop", () => {
     expect(bodies.some((b) => b.length > 0 && b.length < full.length && full.startsWith(b.trim()) && b.trim() !== "")).toBe(true);
     expect(bodies.at(-1)).toBe(full);
     expect(reply.isEncrypted()).toBe(true);
+    await stack.agentIdle(roomId);
     // The prompt reached the model as the person wrote it.
     expect(contentText(stack.llm.agentRequests.at(-1)!.messages.at(-1)!.content)).toContain("hello agent");
   });
 
   it("binds the room to a project folder named after the room and a session, in the ledger", () => {
-    const binding = stack.withLedger((l) => l.db.prepare("SELECT project, directory, session_id FROM room_bindings WHERE room_id = ?").get(roomId)) as
-      | { project: string; directory: string; session_id: string }
-      | undefined;
-    expect(binding?.project).toBe("demo-project");
-    expect(binding?.directory).toBe(`${stack.workspace}/demo-project`);
-    expect(binding?.session_id).toMatch(/^ses_/);
+    const binding = stack.binding(roomId);
+    expect(binding.project).toBe("demo-project");
+    expect(binding.directory).toBe(`${stack.workspace}/demo-project`);
+    expect(binding.sessionId).toMatch(/^ses_/);
     const audited = stack.withLedger((l) => [...l.entries()].filter((e) => e.event === "room.bind"));
-    expect(audited.map((e) => (JSON.parse(e.body) as { session: string }).session)).toContain(binding!.session_id);
+    expect(audited.map((e) => (JSON.parse(e.body) as { session: string }).session)).toContain(binding.sessionId);
   });
 
   it("lets a message sent while the agent works join the running turn", async () => {
@@ -75,8 +74,7 @@ describe("the conversation loop", () => {
     const later = stack.llm.agentRequests.slice(before);
     expect(later.length).toBe(2);
     expect(later[1]!.messages.some((m) => m.role === "user" && contentText(m.content).includes("and also this"))).toBe(true);
-    // One reply message for the turn: nothing new replied to the addition.
-    alice.skipPending(roomId);
+    await stack.agentIdle(roomId);
   });
 
   it("answers a message in a thread inside that thread", async () => {
@@ -84,11 +82,13 @@ describe("the conversation loop", () => {
     const root = await alice.sendText(roomId, "a message that will get a thread");
     const rootReply = await stack.waitForBot(alice, roomId, (_, e) => e.getContent()["m.relates_to"]?.["m.in_reply_to"]?.event_id === root);
     await stack.waitForBot(alice, roomId, (body, e) => isEditOf(e, rootReply.getId()!) && body === "Answer to the root.");
+    await stack.agentIdle(roomId);
 
     stack.llm.reply.text("Answer in the thread.");
     await alice.replyInThread(roomId, root, "a question in the thread");
     const reply = await stack.waitForBot(alice, roomId, (_, e) => e.getContent()["m.relates_to"]?.rel_type === "m.thread" && e.getContent()["m.relates_to"]?.event_id === root);
     await stack.waitForBot(alice, roomId, (body, e) => isEditOf(e, reply.getId()!) && body === "Answer in the thread.");
+    await stack.agentIdle(roomId);
   });
 
   it("shows a model error plainly in the reply", async () => {
@@ -96,13 +96,14 @@ describe("the conversation loop", () => {
     await alice.sendText(roomId, "this will fail");
     const failed = await stack.waitForBot(alice, roomId, (body) => body.includes("⚠"));
     expect(messageBody(failed)).toContain("the scripted model refuses this one");
+    await stack.agentIdle(roomId);
   });
 
   it("starts a fresh session with !new: the model no longer sees the earlier conversation", async () => {
-    const before = stack.withLedger((l) => (l.db.prepare("SELECT session_id FROM room_bindings WHERE room_id = ?").get(roomId) as { session_id: string }).session_id);
+    const before = stack.binding(roomId).sessionId;
     await alice.sendText(roomId, "!new");
     await stack.waitForBot(alice, roomId, /New session in project `demo-project`/);
-    const after = stack.withLedger((l) => (l.db.prepare("SELECT session_id FROM room_bindings WHERE room_id = ?").get(roomId) as { session_id: string }).session_id);
+    const after = stack.binding(roomId).sessionId;
     expect(after).not.toBe(before);
 
     stack.llm.reply.text("Fresh start.");

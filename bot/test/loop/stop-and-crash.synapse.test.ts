@@ -2,7 +2,7 @@
 // (the bot says so, cancels what waited for approval, restarts it, and the room carries on), plus
 // the bot's own crash (it adopts the agent server it left running). Real Synapse, bot, opencode,
 // runner and tmux; only the model is scripted.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { MatrixEvent } from "matrix-js-sdk";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -35,15 +35,8 @@ describe("stopping the agent, and the agent or the bot dying", () => {
   let alice: TestUser;
   let roomId: string;
 
-  const binding = () =>
-    stack.withLedger((l) => l.db.prepare("SELECT directory, session_id AS sessionId FROM room_bindings WHERE room_id = ?").get(roomId)) as { directory: string; sessionId: string };
-
-  /** What opencode itself still has pending for the room's project (GET /permission). */
-  async function agentPending(): Promise<unknown[]> {
-    const server = JSON.parse(readFileSync(join(stack.account.dataDir, "opencode", "server.json"), "utf8")) as { url: string; authorization: string };
-    const res = await fetch(`${server.url}/permission?directory=${encodeURIComponent(binding().directory)}`, { headers: { Authorization: server.authorization } });
-    return (await res.json()) as unknown[];
-  }
+  const binding = () => stack.binding(roomId);
+  const agentPending = () => stack.agentPending(roomId);
 
   /** The bot's reply to `eventId` (the turn's one message); then a wait for an edit of it matching `text`. */
   async function turnReply(watch: BotWatch, eventId: string) {
@@ -93,6 +86,7 @@ describe("stopping the agent, and the agent or the bot dying", () => {
     await vi.waitFor(() => expect(["failed", "timed_out", "unknown", "cancelled"]).toContain(state()), { timeout: long, interval: 200 });
     // The aborted turn did not go on to ask the model again.
     expect(stack.llm.agentRequests.length).toBe(modelCalls);
+    await stack.agentIdle(roomId);
   }, 2 * long);
 
   it("test 7: !stop while a command waits for approval cancels the request; nothing runs", async () => {
@@ -112,6 +106,7 @@ describe("stopping the agent, and the agent or the bot dying", () => {
     expect(stack.withLedger((l) => l.listPending())).toEqual([]);
     // A ✅ now changes nothing.
     expect(existsSync(join(binding().directory, "stopped-before-approval"))).toBe(false);
+    await stack.agentIdle(roomId);
   }, 2 * long);
 
   it("when the agent dies: says so, cancels what waited for approval, restarts it, and the room carries on", async () => {
@@ -136,6 +131,7 @@ describe("stopping the agent, and the agent or the bot dying", () => {
     await (await turnReply(watch, next))(/^Still here\.$/);
     expect(binding().sessionId).toBe(sessionId);
     expect(existsSync(join(binding().directory, "never-made"))).toBe(false);
+    await stack.agentIdle(roomId);
   }, 2 * long);
 
   it("when the bot is killed, the restarted bot adopts the agent server and the room carries on", async () => {
