@@ -255,8 +255,10 @@ export class Conversations {
       turn = this.openTurn(rt, rt.joined ?? {});
       rt.joined = undefined;
     }
-    turn.apply(ev);
+    // The engine first: the Matrix client sends messages one at a time, and the approval prompt,
+    // not the reply's "waiting for approval" line, is what people wait for.
     if (ev.type === "permission.asked") void this.askEngine(rt, turn, ev.properties);
+    turn.apply(ev);
     if (turn.done) {
       if (rt.turn === turn) rt.turn = undefined;
       void turn.finish();
