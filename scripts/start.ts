@@ -3,7 +3,7 @@
 // supervises the agent itself); prints how to sign in from Element. Every process it starts is a
 // supervised service, stopped in reverse order.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
@@ -101,9 +101,11 @@ interface RunnerPaths {
  * purpose (commands survive runner restarts), so stopping the service ends tmux too. */
 async function startRunner(dataDir: string, secretsDir: string): Promise<{ service: SpawnedService; ready: Promise<void>; paths: RunnerPaths }> {
   const state = join(dataDir, "runner");
-  const workspace = resolve(process.env.POCKETCODER_WORKSPACE ?? join(dataDir, "workspace"));
+  const wanted = resolve(process.env.POCKETCODER_WORKSPACE ?? join(dataDir, "workspace"));
   await mkdir(state, { recursive: true, mode: 0o700 });
-  await mkdir(workspace, { recursive: true });
+  await mkdir(wanted, { recursive: true });
+  // The runner and the grants name the workspace by its real path; a symlinked data folder must not differ.
+  const workspace = realpathSync(wanted);
   const tokenFile = join(secretsDir, "runner-token");
   await passwordFile(tokenFile);
   const socket = join(state, "runner.sock");
