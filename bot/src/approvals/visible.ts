@@ -1,11 +1,6 @@
-// Makes every character an approver could be fooled by visible: C0 controls other than tab and
-// newline, DEL, C1 controls, bidi overrides and isolates, zero-width characters and the BOM.
-const hidden = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/gu;
-
-export function visibleControlChars(text: string): string {
-  return text.replace(hidden, (ch) => `⟨U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}⟩`);
-}
-
+// Helpers for showing exactly what will run: hidden characters are made visible by the policy's
+// own renderer (one character class decides both what is denied and what is shown).
+export { makeVisible as visibleControlChars } from "../policy/control-chars.ts";
 
 /** A markdown code fence longer than any backtick run inside `text`, so the block cannot be closed early. */
 export function fenced(text: string, lang = ""): string {

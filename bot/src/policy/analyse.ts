@@ -166,13 +166,18 @@ class Analyser {
   }
 
   private pipeline(node: Node, ctx: Ctx): void {
+    this.stages(node, ctx, (child, stageCtx) => this.scoped(() => this.statement(child, stageCtx)));
+  }
+
+  /** Walks a pipeline's stages, each seeing the commands upstream of it. */
+  private stages(node: Node, ctx: Ctx, walk: (child: Node, stageCtx: Ctx) => void): void {
     let upstream = ctx.upstream;
     const kids = node.children as Node[];
     for (let i = 0; i < kids.length; i++) {
       const child = kids[i]!;
       if (!child.isNamed) continue;
       const before = this.units.length;
-      this.scoped(() => this.statement(child, { ...ctx, upstream }));
+      walk(child, { ...ctx, upstream });
       upstream = [...upstream, ...commandsSince(this.units, before)];
     }
   }
@@ -388,15 +393,7 @@ class Analyser {
 
   /** `cat <<EOF | sh`: tree-sitter nests the rest of the pipeline in the heredoc redirect. */
   private pipelineTail(node: Node, ctx: Ctx): void {
-    let upstream = ctx.upstream;
-    const kids = node.children as Node[];
-    for (let i = 0; i < kids.length; i++) {
-      const child = kids[i]!;
-      if (!child.isNamed) continue;
-      const before = this.units.length;
-      this.statement(child, { ...ctx, upstream });
-      upstream = [...upstream, ...commandsSince(this.units, before)];
-    }
+    this.stages(node, ctx, (child, stageCtx) => this.statement(child, stageCtx));
   }
 
   private functionDefinition(node: Node, ctx: Ctx): void {

@@ -32,7 +32,7 @@ const NAMES: Record<number, string> = {
 };
 
 // One character class, so the common case (nothing found) is a single regex scan.
-const FORBIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]/u;
+const FORBIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/u;
 
 export interface ForbiddenChar {
   codePoint: number;

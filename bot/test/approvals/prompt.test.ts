@@ -19,7 +19,7 @@ const now = Date.UTC(2026, 0, 1, 12, 0);
 
 describe("visible control characters", () => {
   it("names hidden characters by code point and keeps tab and newline", () => {
-    expect(visibleControlChars("echo a\u0015b\u202e\tc\n\u200b")).toBe("echo a⟨U+0015⟩b⟨U+202E⟩\tc\n⟨U+200B⟩");
+    expect(visibleControlChars("echo a\u0015b\u202e\tc\n\u200b\u2063")).toBe("echo a<U+0015>b<U+202E>\tc\n<U+200B><U+2063>");
   });
 
   it("fences with more backticks than the content holds", () => {

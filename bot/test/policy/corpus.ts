@@ -239,6 +239,7 @@ export const corpus: CorpusCase[] = [
   adv(deny("ls \u0085", "builtin:control-character"), "U+0085"),
   adv(deny("echo ok\u007f", "builtin:control-character"), "U+007F"),
   adv(deny("git status \u2066x", "builtin:control-character"), "U+2066"),
+  adv(deny("git status \u2063x", "builtin:control-character"), "U+2063"),
   adv(deny("\ufeffls", "builtin:control-character"), "U+FEFF"),
   adv(deny("echo ok\u0015rm -rf ~", "builtin:control-character"), "U+0015"),
   adv(deny("git status\nrm -rf ~", "rm-recursive-system")),
