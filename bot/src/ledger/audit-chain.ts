@@ -39,13 +39,37 @@ export function readHead(sql: Sql): ChainHead {
   return row ?? { seq: 0, hash: genesisHash };
 }
 
-/** Appends one entry. Call it inside the write transaction of the change it records, so the change
- * and its entry commit together or not at all. */
-export function appendEntry(sql: Sql, ts: number, actor: string, event: string, body: unknown): AuditEntry {
-  const head = readHead(sql);
-  const seq = head.seq + 1;
-  const text = canonicalJson(body);
-  const entry: AuditEntry = { seq, ts, actor, event, body: text, prevHash: head.hash, hash: entryHash(seq, ts, actor, event, text, head.hash) };
-  sql("INSERT INTO audit (seq, ts, actor, event, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)").run(seq, ts, actor, event, text, head.hash, entry.hash);
-  return entry;
+export type Append = (ts: number, actor: string, event: string, body: unknown) => AuditEntry;
+
+/** Appends entries for one connection. Call it inside the write transaction of the change it
+ * records, so the change and its entry commit together or not at all. The head of this connection's
+ * last append is kept rather than read back on every decision; when it is stale (another process
+ * appended, or the transaction that wrote it rolled back) the chain trigger or the seq key refuses
+ * the row, and the append reads the real head and tries again. */
+export function chainAppender(sql: Sql): Append {
+  let last: ChainHead | null = null;
+  const insert = sql("INSERT INTO audit (seq, ts, actor, event, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const write = (head: ChainHead, ts: number, actor: string, event: string, text: string): AuditEntry => {
+    const seq = head.seq + 1;
+    const entry: AuditEntry = { seq, ts, actor, event, body: text, prevHash: head.hash, hash: entryHash(seq, ts, actor, event, text, head.hash) };
+    insert.run(seq, ts, actor, event, text, head.hash, entry.hash);
+    last = { seq, hash: entry.hash };
+    return entry;
+  };
+  return (ts, actor, event, body) => {
+    const text = canonicalJson(body);
+    if (last) {
+      try {
+        return write(last, ts, actor, event, text);
+      } catch (err) {
+        if (!isStaleHead(err)) throw err;
+      }
+    }
+    return write(readHead(sql), ts, actor, event, text);
+  };
+}
+
+function isStaleHead(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "SQLITE_CONSTRAINT_PRIMARYKEY" || (code === "SQLITE_CONSTRAINT_TRIGGER" && String((err as Error).message).includes("extend the chain head"));
 }

@@ -7,40 +7,71 @@ export class CanonicalJsonError extends Error {
   override name = "CanonicalJsonError";
 }
 
-export function canonicalJson(value: unknown): string {
-  return encode(value, "$");
+/** Where in the value an encoding failed; built only when one does, since every audit entry is encoded on the decision path. */
+class Refusal {
+  readonly path: (string | number)[] = [];
+  constructor(readonly what: string) {}
 }
 
-function encode(value: unknown, path: string): string {
+export function canonicalJson(value: unknown): string {
+  try {
+    return encode(value);
+  } catch (e) {
+    if (!(e instanceof Refusal)) throw e;
+    const path = e.path.reverse().reduce<string>((p, k) => (typeof k === "number" ? `${p}[${k}]` : `${p}.${k}`), "$");
+    throw new CanonicalJsonError(`${path}: ${e.what}`);
+  }
+}
+
+function encode(value: unknown): string {
   if (value === null) return "null";
   switch (typeof value) {
     case "boolean":
       return value ? "true" : "false";
     case "number":
-      if (!Number.isFinite(value)) throw new CanonicalJsonError(`${path}: ${value} is not a finite number`);
+      if (!Number.isFinite(value)) throw new Refusal(`${value} is not a finite number`);
       return JSON.stringify(value);
     case "string":
       return JSON.stringify(value);
     case "object":
-      return Array.isArray(value) ? encodeArray(value, path) : encodeObject(value as Record<string, unknown>, path);
+      return Array.isArray(value) ? encodeArray(value) : encodeObject(value as Record<string, unknown>);
     default:
-      throw new CanonicalJsonError(`${path}: ${typeof value} values cannot be encoded as JSON`);
+      throw new Refusal(`${typeof value} values cannot be encoded as JSON`);
   }
 }
 
-function encodeArray(items: unknown[], path: string): string {
-  return `[${items.map((item, i) => encode(item, `${path}[${i}]`)).join(",")}]`;
+function encodeArray(items: unknown[]): string {
+  let out = "[";
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ",";
+    try {
+      out += encode(items[i]);
+    } catch (e) {
+      throw located(e, i);
+    }
+  }
+  return `${out}]`;
 }
 
-function encodeObject(obj: Record<string, unknown>, path: string): string {
+function encodeObject(obj: Record<string, unknown>): string {
   const proto = Object.getPrototypeOf(obj);
-  if (proto !== Object.prototype && proto !== null) throw new CanonicalJsonError(`${path}: only plain objects can be encoded`);
-  const parts: string[] = [];
+  if (proto !== Object.prototype && proto !== null) throw new Refusal("only plain objects can be encoded");
+  let out = "{";
   // Undefined members are left out, as JSON.stringify does, so optional fields need no special care.
   for (const key of Object.keys(obj).sort()) {
     const member = obj[key];
     if (member === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${encode(member, `${path}.${key}`)}`);
+    if (out.length > 1) out += ",";
+    try {
+      out += `${JSON.stringify(key)}:${encode(member)}`;
+    } catch (e) {
+      throw located(e, key);
+    }
   }
-  return `{${parts.join(",")}}`;
+  return `${out}}`;
+}
+
+function located(e: unknown, key: string | number): unknown {
+  if (e instanceof Refusal) e.path.push(key);
+  return e;
 }

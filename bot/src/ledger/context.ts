@@ -1,6 +1,6 @@
 // What every ledger operation works with: the connection, its statement cache, the bot's clock,
 // and the audit append that must run inside the operation's own transaction.
-import { type AuditEntry, appendEntry } from "./audit-chain.ts";
+import { type AuditEntry, chainAppender } from "./audit-chain.ts";
 import { CanonicalJsonError } from "./canonical-json.ts";
 import { type Db, writeTransactions } from "./database.ts";
 import { AuditActor, AuditEventName, LedgerInputError, parseInput } from "./schemas.ts";
@@ -17,8 +17,18 @@ export interface LedgerContext {
   write<T>(fn: () => T): T;
 }
 
+/** Actors and event names already validated: few distinct ones recur on every decision, and zod's
+ * checks were a measurable part of an append. Bounded, since actors include every voter's id. */
+const validActors = new Set<string>();
+const validEvents = new Set<string>();
+function remember(valid: Set<string>, name: string): void {
+  if (valid.size >= 10_000) valid.clear();
+  valid.add(name);
+}
+
 export function createContext(db: Db, clock: () => number): LedgerContext {
   const sql = statementCache(db);
+  const append = chainAppender(sql);
   const now = () => {
     const t = clock();
     if (!Number.isSafeInteger(t) || t < 0) throw new Error(`ledger clock returned ${t}; expected whole milliseconds since the epoch`);
@@ -29,10 +39,10 @@ export function createContext(db: Db, clock: () => number): LedgerContext {
     sql,
     now,
     audit(actor, event, body) {
-      parseInput(AuditActor, actor, event, "actor");
-      parseInput(AuditEventName, event, "append", "event");
+      if (!validActors.has(actor)) remember(validActors, parseInput(AuditActor, actor, event, "actor"));
+      if (!validEvents.has(event)) remember(validEvents, parseInput(AuditEventName, event, "append", "event"));
       try {
-        return appendEntry(sql, now(), actor, event, body);
+        return append(now(), actor, event, body);
       } catch (err) {
         if (err instanceof CanonicalJsonError) throw new LedgerInputError(`${event}: body ${err.message}`);
         throw err;

@@ -190,9 +190,23 @@ CREATE TABLE room_bindings (
 ) STRICT;
 `;
 
+// A decision changes a request's state; with a partial index on pending codes, that change also
+// rewrote an index page, one more WAL frame fsynced per decision. Codes are now indexed whatever
+// the state (which also serves `!approve CODE` for finished requests, formerly a table scan), and
+// uniqueness among pending requests is checked when a request is inserted: requests enter the
+// pending state only then.
+const v3 = `
+DROP INDEX requests_pending_code;
+CREATE INDEX requests_code ON requests (code);
+CREATE TRIGGER requests_pending_code_unique BEFORE INSERT ON requests
+WHEN NEW.state = 'pending' AND EXISTS (SELECT 1 FROM requests WHERE code = NEW.code AND state = 'pending')
+BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: requests.code (another pending request has this code)'); END;
+`;
+
 export const migrations: readonly Migration[] = [
   { summary: "requests, votes, executions, standing rules, audit chain", sql: v1 },
   { summary: "room bindings (room → project folder → OpenCode session)", sql: v2 },
+  { summary: "request codes indexed whatever the state, unique among pending requests by trigger", sql: v3 },
 ];
 
 export const schemaVersion = migrations.length;

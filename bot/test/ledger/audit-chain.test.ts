@@ -226,6 +226,32 @@ describe("append", () => {
   });
 });
 
+describe("append after the head moved elsewhere", () => {
+  it("extends the real head when another connection appended in between", () => {
+    const a = openTestLedger();
+    const b = openTestLedger(a.path);
+    a.ledger.append("bot.start", "bot", { n: 1 });
+    b.ledger.append("bot.start", "bot", { n: 2 });
+    const third = a.ledger.append("bot.start", "bot", { n: 3 });
+    expect(third.seq).toBe(3);
+    expect(third.prevHash).toBe(b.ledger.tail(2)[0]!.hash);
+    expect(a.ledger.verify()).toMatchObject({ ok: true, count: 3 });
+  });
+
+  it("extends the real head after a transaction that appended was rolled back", () => {
+    const { ledger } = openTestLedger();
+    ledger.append("bot.start", "bot", {});
+    expect(() =>
+      ledger.atomically(() => {
+        ledger.append("bot.stop", "bot", {});
+        throw new Error("the action failed");
+      }),
+    ).toThrow("the action failed");
+    expect(ledger.append("bot.stop", "bot", {}).seq).toBe(2);
+    expect(ledger.verify()).toMatchObject({ ok: true, count: 2 });
+  });
+});
+
 describe("anchors files", () => {
   it("reads JSON lines with seq and hash, ignoring other keys, blank lines and comments", () => {
     const h = "ab".repeat(32);

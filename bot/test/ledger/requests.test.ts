@@ -169,15 +169,17 @@ describe("expiry", () => {
   it("keeps codes unique among pending requests only", () => {
     const t = openTestLedger();
     const old = t.ledger.createRequest(newRequest({ expiresAt: t0 + 10 }));
-    const fresh = t.ledger.createRequest(newRequest({ expiresAt: t0 + 100 }));
-    // Force the clash directly (the immutability trigger set aside) to probe the index itself.
-    t.ledger.db.exec("DROP TRIGGER requests_content_immutable");
-    const recode = t.ledger.db.prepare("UPDATE requests SET code = ? WHERE id = ?");
-    expect(() => recode.run(old.code, fresh.id)).toThrow(/UNIQUE constraint failed: requests.code/);
+    // A second pending request with the same code, inserted directly to probe the schema itself.
+    const clone = t.ledger.db.prepare(
+      `INSERT INTO requests SELECT ?, code, content_hash, tool, input_kind, input, cwd, room, project, session_id, ?,
+         call_id, requester, requester_device, rule, risk, policy_hash, approval, NULL, created_at, ?, 'pending', state_changed_at
+       FROM requests WHERE id = ?`,
+    );
+    expect(() => clone.run("clone-1", "per_clone_1", t0 + 100, old.id)).toThrow(/UNIQUE constraint failed: requests.code/);
     t.clock.now = t0 + 10;
     t.ledger.expireDue();
-    recode.run(old.code, fresh.id);
-    expect(t.ledger.byCode(old.code)?.id).toBe(fresh.id);
+    clone.run("clone-2", "per_clone_2", t0 + 100, old.id);
+    expect(t.ledger.byCode(old.code)?.id).toBe("clone-2");
   });
 
   it("does not count a vote that arrives after expiry, even before the sweep", () => {
