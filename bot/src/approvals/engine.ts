@@ -208,11 +208,13 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
         return endWithoutRun(req, `the sandbox did not accept the grant (${error instanceof Error ? error.message : String(error)})`);
       }
       runnerCalls.set(key, req.id);
+      log.debug("granted", { requestId: req.id });
     } else if (key) agentCalls.set(key, [...(agentCalls.get(key) ?? []), req.id]);
     if (!(await answer(req, { reply: "once" }))) {
       if (req.tool === "bash" && req.callId) await deps.runner.revokeGrant({ session: req.sessionId, callId: req.callId }).catch(() => false);
       return endWithoutRun(req, "opencode no longer waits for this call (the turn was stopped or the agent restarted)");
     }
+    log.debug("answered once", { requestId: req.id });
     if (req.tool !== "bash") {
       ledger.markRunning(req.id, "agent");
       if (!key) ledger.recordResult(req.id, "agent", { exitCode: 0, durationMs: 0, timedOut: false, outputSha256: emptySha256, outputBytes: 0, truncated: false });
@@ -400,6 +402,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     if (!decision || r.sender === deps.botUserId) return;
     const req = ledger.byPromptEvent(r.targetEventId);
     if (!req || req.room !== r.roomId) return;
+    log.debug("vote by reaction", { requestId: req.id, eventId: r.eventId });
     const result = await castVote(req, {
       eventId: r.eventId,
       roomId: r.roomId,
