@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { ClientEvent, EventType, type MatrixEvent } from "matrix-js-sdk";
 import { stringify as toYaml } from "yaml";
 import { Ledger } from "../../bot/src/ledger/ledger.ts";
-import { RunnerClient } from "../../sandbox/src/client.ts";
+import { RunnerClient } from "@pocketcoder/sandbox/client";
 import { createBotAccount, type BotAccount } from "./bot-account.ts";
 import { startBotProcess, type BotEnvOptions, type BotProcess } from "./bot-process.ts";
 import { messageBody, type TestUser, type TextMatcher } from "./matrix-user.ts";

@@ -5,7 +5,7 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { MatrixClient, MatrixEvent, Room } from "matrix-js-sdk";
-import { RunnerClient } from "../../../sandbox/src/client.ts";
+import { RunnerClient } from "@pocketcoder/sandbox/client";
 import { AgentEvents } from "../agent/events.ts";
 import { buildOpencodeConfig, resolveApiKey } from "../agent/opencode-config.ts";
 import { replyPermission } from "../agent/sessions.ts";
