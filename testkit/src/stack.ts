@@ -291,7 +291,7 @@ export class BotWatch {
 
 type RunnerProcess = RunnerHandle & { kill(): void; exited: Promise<void> };
 
-async function startRunner(o: { workspace: string; state: string; tokenFile: string; token: string; env: Record<string, string> }): Promise<RunnerProcess> {
+export async function startRunner(o: { workspace: string; state: string; tokenFile: string; token: string; env: Record<string, string> }): Promise<RunnerProcess> {
   const socket = join(o.state, "runner.sock");
   const child: ChildProcess = spawn(process.execPath, ["--import", tsxUrl, runnerMain], {
     cwd: repoRoot,

@@ -1,7 +1,12 @@
 // `pocketcoder doctor`: checks the configuration and what the bot depends on, one line per check,
 // without changing anything. Exit code 0 when nothing failed.
 import { existsSync } from "node:fs";
+import { RunnerClient } from "@pocketcoder/sandbox/client";
+import { builtinProviders, resolveApiKey } from "../agent/opencode-config.ts";
+import { resolveOpencodeBinary } from "../agent/opencode-process.ts";
 import { loadConfig, type BotConfig } from "../config.ts";
+import type { LoopConfig } from "../loop-config.ts";
+import { loadPolicy } from "../policy/index.ts";
 import { botPaths } from "../matrix/data-paths.ts";
 import { fileMode } from "../matrix/secret-files.ts";
 import { readSession, type Session } from "../matrix/session-store.ts";
@@ -69,12 +74,63 @@ function checkSecretFiles(config: BotConfig): Check[] {
     .map((p) => ({ status: "warn", name: "file mode", detail: `${p} is mode 0${fileMode(p).toString(8)}; make it 0600` }));
 }
 
+/** The runner answers, with the token the bot holds (listing sessions needs it). */
+async function checkRunner(loop: LoopConfig): Promise<Check> {
+  const client = new RunnerClient(loop.runner.endpoint, loop.runner.token);
+  try {
+    const health = await withTimeout(client.health());
+    const sessions = await withTimeout(client.sessions());
+    const sandbox = health.sandbox === "plain" ? "plain (no bubblewrap: commands are not isolated from this machine)" : health.sandbox;
+    return { status: health.sandbox === "plain" ? "warn" : "ok", name: "runner", detail: `${loop.runner.endpoint} answers; sandbox ${sandbox}; ${sessions.length} session(s)` };
+  } catch (e) {
+    return { status: "FAIL", name: "runner", detail: `${loop.runner.endpoint}: ${(e as Error).message}` };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>): Promise<T> {
+  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref())]);
+}
+
+async function checkPolicy(loop: LoopConfig): Promise<Check> {
+  try {
+    const policy = await loadPolicy(loop.policy);
+    return { status: "ok", name: "policy", detail: `${policy.files.join(", ")}: ${policy.rules.length} rules, hash ${policy.hash.slice(0, 12)}` };
+  } catch (e) {
+    return { status: "FAIL", name: "policy", detail: (e as Error).message };
+  }
+}
+
+/** The agent's binary and key; the model itself is not called (that would spend tokens). */
+function checkAgent(loop: LoopConfig, env: NodeJS.ProcessEnv): Check[] {
+  const { agent } = loop;
+  const checks: Check[] = [];
+  try {
+    checks.push({ status: "ok", name: "agent", detail: `opencode at ${resolveOpencodeBinary()}; model ${agent.provider}/${agent.model}` });
+  } catch (e) {
+    checks.push({ status: "FAIL", name: "agent", detail: `the opencode binary is missing: ${(e as Error).message}` });
+  }
+  if (!resolveApiKey(agent, env) && agent.provider !== "openai-compatible") {
+    const where = agent.apiKeyEnv ?? builtinProviders[agent.provider].keyEnv;
+    checks.push({ status: "FAIL", name: "agent key", detail: `no API key for ${agent.provider}: ${where} is not set` });
+  }
+  return checks;
+}
+
+async function checkLoop(config: BotConfig, env: NodeJS.ProcessEnv): Promise<Check[]> {
+  if (!config.loop) return [{ status: "warn", name: "agent", detail: "no agent section in the configuration: rooms get no coding agent (README: Choosing a provider and model)" }];
+  return [await checkRunner(config.loop), await checkPolicy(config.loop), ...checkAgent(config.loop, env)];
+}
+
 export async function runDoctor(env: NodeJS.ProcessEnv, cwd: string): Promise<Check[]> {
   const loaded = loadConfig({ env, cwd });
   if (!loaded.ok) return loaded.problems.map((p) => ({ status: "FAIL", name: "config", detail: p }));
   const { config } = loaded;
+  return [...(await checkMatrix(config, loaded.file)), ...(await checkLoop(config, env))];
+}
+
+async function checkMatrix(config: BotConfig, file: string | null): Promise<Check[]> {
   const checks: Check[] = [
-    { status: "ok", name: "config", detail: loaded.file ? `from ${loaded.file} and the environment` : "from the environment" },
+    { status: "ok", name: "config", detail: file ? `from ${file} and the environment` : "from the environment" },
     { status: "ok", name: "data folder", detail: `${config.dataDir} is writable${existsSync(config.dataDir) ? "" : " (will be created)"}` },
   ];
   if (config.allowedUsers.length === 0 && config.allowedServers.length === 0 && !config.operator) {
