@@ -1,7 +1,8 @@
 // Benchmarks of the command path OpenCode uses: shim → runner → tmux pane → result.
 // - per-command latency of `true` beside `bash -c true` spawned the same way, and the difference;
 // - output throughput of `seq 1 5000000` through the shim beside the same output through a plain pipe,
-//   and beside a bare pseudo-terminal (`script`), which bounds any design that shows output in a pane.
+//   and beside a bare pseudo-terminal (`script`), which bounded the old capture through the pane (the
+//   output now goes to a file, and the pane gets a copy it may drop, see sandbox/README.md).
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -104,7 +104,7 @@ export class RunnerClient {
     return JSON.parse((await this.raw({ method: "GET", path: paths.execInfo(execId), auth: true })).toString()) as { execId: string; result: ExecResult | null };
   }
 
-  /** The full captured output of a command (terminal bytes, exactly what outputSha256 covers). */
+  /** The full output of a command (the bytes it wrote; once it has ended, exactly what outputSha256 covers). */
   execLog(execId: string): Promise<Buffer> {
     return this.raw({ method: "GET", path: paths.execLog(execId), auth: true });
   }

@@ -17,8 +17,17 @@ export const ExecRecord = z.object({
   tmuxSession: z.string(),
   paneId: z.string(),
   paneLog: z.string(),
-  /** Byte offset in the pane log where the search for this command's BEGIN marker starts. */
+  /** Byte offset in the pane log where the search for this command's markers starts. */
   logStart: z.number(),
+  /** The output file the shell appends to while the command runs, in the spool the sandbox can write to. */
+  outPath: z.string(),
+  /**
+   * Output bytes the runner had consumed (hashed, streamed, shown in the pane) when it last saved the
+   * record. A restarted runner reads the file from 0 again (a hash cannot be resumed) but shows the
+   * pane only what comes after this.
+   */
+  outConsumed: z.number(),
+  /** Where the output file is moved when the command ends, out of the sandbox's reach: the full log. */
   logPath: z.string(),
   startedAt: z.string(),
   deadline: z.number(),
@@ -68,6 +77,7 @@ export class ExecStore {
       if (r.result && Date.parse(r.result.finishedAt) + this.retentionMs < now) {
         rmSync(join(this.dir, `${r.execId}.json`), { force: true });
         rmSync(r.logPath, { force: true });
+        rmSync(r.outPath, { force: true });
         this.records.delete(r.execId);
         this.byCall.delete(`${r.session}\n${r.callId}`);
       }

@@ -15,18 +15,24 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Splits a byte stream into frames, whatever the chunking. */
+/** Splits a byte stream into frames, whatever the chunking. Chunks are joined once per frame, not once per chunk: frames are up to 1 MB. */
 export class FrameDecoder {
-  private pending: Buffer = Buffer.alloc(0);
+  private parts: Buffer[] = [];
+  private size = 0;
 
   push(chunk: Buffer): Frame[] {
-    this.pending = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.parts.push(chunk);
+    this.size += chunk.length;
     const frames: Frame[] = [];
-    while (this.pending.length >= 5) {
-      const len = this.pending.readUInt32BE(1);
-      if (this.pending.length < 5 + len) break;
-      frames.push({ type: this.pending[0]!, payload: Buffer.from(this.pending.subarray(5, 5 + len)) });
-      this.pending = this.pending.subarray(5 + len);
+    while (this.size >= 5) {
+      if (this.parts[0]!.length < 5) this.parts = [Buffer.concat(this.parts)];
+      const total = 5 + this.parts[0]!.readUInt32BE(1);
+      if (this.size < total) break;
+      const buf = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+      frames.push({ type: buf[0]!, payload: buf.subarray(5, total) });
+      const rest = buf.subarray(total);
+      this.parts = rest.length > 0 ? [rest] : [];
+      this.size = rest.length;
     }
     return frames;
   }

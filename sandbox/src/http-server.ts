@@ -2,7 +2,7 @@
 // the bearer token. The shim's exec route needs no token: the grant is the authority (a request
 // without a matching grant runs nothing), which keeps the bot's token out of the agent's environment.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { existsSync, chmodSync, createReadStream, unlinkSync } from "node:fs";
+import { existsSync, chmodSync, closeSync, constants, createReadStream, fstatSync, openSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import type { z } from "zod";
@@ -112,6 +112,9 @@ function tokenChecker(token: string): (req: IncomingMessage) => void {
   };
 }
 
+/** Output the runner queues for one slow caller before it stops reading more (memory stays bounded). */
+const sinkBufferMax = 4 << 20;
+
 /** Streams one exec to the shim as frames; opening the response lazily lets refusals still be plain 4xx answers. */
 class HttpExecSink implements ExecSink {
   done = false;
@@ -127,8 +130,19 @@ class HttpExecSink implements ExecSink {
     this.write(frameTypes.started, JSON.stringify(info));
   }
 
-  output(text: Buffer): void {
+  output(text: Buffer): boolean {
     this.write(frameTypes.output, text);
+    return this.done || this.res.destroyed || this.res.writableLength < sinkBufferMax;
+  }
+
+  whenWritable(callback: () => void): void {
+    const once = () => {
+      this.res.off("drain", once);
+      this.res.off("close", once);
+      callback();
+    };
+    this.res.on("drain", once);
+    this.res.on("close", once);
   }
 
   notice(line: string): void {
@@ -146,6 +160,19 @@ class HttpExecSink implements ExecSink {
     this.open();
     this.res.write(encodeFrame(type, payload));
   }
+}
+
+/** The sandbox can write where output files start out: refuse symlinks and anything but a regular file. */
+function openRegular(path: string): number | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return null;
+  }
+  if (fstatSync(fd).isFile()) return fd;
+  closeSync(fd);
+  return null;
 }
 
 export function createApi(runner: Runner, token: string, log: Logger): Server {
@@ -229,9 +256,18 @@ export function createApi(runner: Runner, token: string, log: Logger): Server {
         const { execId, session, callId, sha256, cwd, startedAt, timeoutMs, result } = record;
         return sendJson(res, 200, { execId, session, callId, sha256, cwd, startedAt, timeoutMs, result });
       }
-      if (!existsSync(record.logPath)) throw new HttpError("not_found", `the output log of ${record.execId} is gone`);
-      res.writeHead(200, { "content-type": "application/octet-stream", "cache-control": "no-store" });
-      createReadStream(record.logPath).pipe(res);
+      // while it runs, the output so far; once finished, exactly the bytes its outputSha256 covers
+      const path = record.result ? record.result.logPath : record.outPath;
+      const fd = path ? openRegular(path) : null;
+      if (fd === null) throw new HttpError("not_found", `the output log of ${record.execId} is gone`);
+      const size = record.result ? record.result.outputBytes : fstatSync(fd).size;
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size, "cache-control": "no-store" });
+      if (size === 0) {
+        closeSync(fd);
+        res.end();
+        return;
+      }
+      createReadStream("", { fd, start: 0, end: size - 1 }).pipe(res);
       return;
     }
     throw new HttpError("not_found", `no route ${m} ${p}`);

@@ -1,6 +1,7 @@
-// Follows a growing file (a pane's pipe-pane log) from a byte offset: inotify wakes it, a slow
-// poll backs that up, and each wake-up reads to the current end of the file.
-import { closeSync, openSync, readSync, watch, type FSWatcher } from "node:fs";
+// Follows a growing file (a pane's pipe-pane log, a command's output file) from a byte offset:
+// inotify wakes it, a slow poll backs that up, and each wake-up reads to the current end of the file,
+// or to a limit once one is set. A reader that cannot keep up pauses it.
+import { closeSync, constants, fstatSync, openSync, readSync, watch, type FSWatcher } from "node:fs";
 
 const chunkBytes = 1 << 20;
 /** Bytes read per turn of the event loop, so a flood of output cannot starve the HTTP server. */
@@ -16,35 +17,76 @@ export class LogFollower {
   private scheduled = false;
   private streaming = false;
   private stopped = false;
+  private paused = false;
+  private limit = Infinity;
+  private atLimit: (() => void) | null = null;
   private readonly buf = Buffer.allocUnsafe(chunkBytes);
 
+  /** Refuses symlinks and anything but a regular file: the sandbox can write where command output lives. */
   constructor(
     path: string,
     private position: number,
     private readonly onData: (bytes: Buffer) => void,
     pollMs: number,
   ) {
-    this.fd = openSync(path, "r");
+    this.fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    if (!fstatSync(this.fd).isFile()) {
+      closeSync(this.fd);
+      throw new Error(`${path} is not a regular file`);
+    }
     this.watcher = watch(path, () => this.schedule());
     this.watcher.on("error", () => {});
     this.timer = setInterval(() => this.schedule(), pollMs);
     this.schedule();
   }
 
-  /** Reads everything written so far, now. */
+  /** Bytes delivered so far (the file offset reached). */
+  get offset(): number {
+    return this.position;
+  }
+
+  /** The file's current size. */
+  size(): number {
+    return fstatSync(this.fd).size;
+  }
+
+  /** Reads no further than `end`; calls `reached` once everything before it was delivered. */
+  stopAt(end: number, reached: () => void): void {
+    this.limit = end;
+    this.atLimit = reached;
+    this.schedule();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.schedule();
+  }
+
+  /** Reads what was written so far, now (up to one turn's worth, then the rest on the next turn). */
   drain(): void {
     let budget = turnBytes;
-    while (!this.stopped && budget > 0) {
-      const n = readSync(this.fd, this.buf, 0, chunkBytes, this.position);
+    while (!this.stopped && !this.paused && budget > 0) {
+      const n = this.readOnce();
       if (n === 0) {
         this.streaming = turnBytes - budget >= bulkBytes;
+        if (this.position >= this.limit) this.reachLimit();
         return;
       }
-      this.position += n;
       budget -= n;
-      this.onData(Buffer.from(this.buf.subarray(0, n)));
     }
-    if (!this.stopped) this.schedule();
+    if (!this.stopped && !this.paused) this.schedule();
+  }
+
+  /** Reads everything up to the limit, or up to the file's current end, at once, paused or not. */
+  drainAll(): void {
+    if (this.stopped) return;
+    // a writer that carries on must not keep this loop going
+    this.limit = Math.min(this.limit, this.size());
+    while (!this.stopped && this.readOnce() > 0);
   }
 
   stop(): void {
@@ -55,8 +97,24 @@ export class LogFollower {
     closeSync(this.fd);
   }
 
+  private readOnce(): number {
+    const want = Math.min(chunkBytes, this.limit - this.position);
+    if (want <= 0) return 0;
+    const n = readSync(this.fd, this.buf, 0, want, this.position);
+    if (n === 0) return 0;
+    this.position += n;
+    this.onData(Buffer.from(this.buf.subarray(0, n)));
+    return n;
+  }
+
+  private reachLimit(): void {
+    const reached = this.atLimit;
+    this.atLimit = null;
+    reached?.();
+  }
+
   private schedule(): void {
-    if (this.scheduled || this.stopped) return;
+    if (this.scheduled || this.stopped || this.paused) return;
     this.scheduled = true;
     const go = () => {
       this.scheduled = false;

@@ -1,29 +1,27 @@
-// Finds one command's output in the pane's byte stream: the bytes between its BEGIN marker line and
-// the newline the prompt hook prints before its END marker. Works on arbitrary chunking, holding back
-// only what could be the start of the END marker.
+// Finds one command's markers in the pane's byte stream: BEGIN (the shell read the trigger and runs
+// the command) and END with the exit status and cwd. Works on arbitrary chunking. The command's output
+// is not in this stream but in its own file; between the markers the pane only carries the display copy.
 import { beginMarker, endMarkerPrefix, RS } from "./shell-init.ts";
 
 export interface ScanSink {
   begin(): void;
-  output(bytes: Buffer): void;
   /** `shellExited`: the command ended the shell (its EXIT trap printed the marker). */
   end(exitCode: number, cwd: string | null, shellExited: boolean): void;
 }
 
 const rsByte = RS.charCodeAt(0);
+/** An END marker whose closing RS has not come within this many bytes is not one. */
 const maxMarkerTail = 16_384;
 
 export class MarkerScanner {
-  private state: "seeking" | "output" | "done" = "seeking";
+  private state: "seeking" | "running" | "done" = "seeking";
   private carry: Buffer = Buffer.alloc(0);
   private readonly begin: Buffer;
   private readonly end: Buffer;
-  private readonly endPatterns: Buffer[];
 
   constructor(id: string, private readonly sink: ScanSink) {
     this.begin = Buffer.from(beginMarker(id), "latin1");
     this.end = Buffer.from(endMarkerPrefix(id), "latin1");
-    this.endPatterns = [Buffer.concat([Buffer.from("\r\n"), this.end]), Buffer.concat([Buffer.from("\n"), this.end])];
   }
 
   push(chunk: Buffer): void {
@@ -31,39 +29,19 @@ export class MarkerScanner {
     let data = this.carry.length > 0 ? Buffer.concat([this.carry, chunk]) : chunk;
     this.carry = Buffer.alloc(0);
     if (this.state === "seeking") {
-      const rest = this.seekBegin(data);
-      if (rest === null) return;
-      data = rest;
+      const idx = data.indexOf(this.begin);
+      if (idx < 0) {
+        this.carry = Buffer.from(data.subarray(Math.max(0, data.length - this.begin.length + 1)));
+        return;
+      }
+      this.state = "running";
+      this.sink.begin();
+      data = data.subarray(idx + this.begin.length);
     }
-    this.scanOutput(data);
+    this.seekEnd(data);
   }
 
-  /** The stream ended without an END marker (the shell died): whatever was held back is output. */
-  flush(): void {
-    if (this.state === "output" && this.carry.length > 0) this.sink.output(this.carry);
-    this.carry = Buffer.alloc(0);
-  }
-
-  private seekBegin(data: Buffer): Buffer | null {
-    const idx = data.indexOf(this.begin);
-    if (idx < 0) {
-      this.carry = Buffer.from(data.subarray(Math.max(0, data.length - this.begin.length)));
-      return null;
-    }
-    let after = idx + this.begin.length;
-    // wait until the line ending after the marker has fully arrived
-    if (after >= data.length || (data[after] === 0x0d && after + 1 >= data.length)) {
-      this.carry = Buffer.from(data.subarray(idx));
-      return null;
-    }
-    if (data[after] === 0x0d && data[after + 1] === 0x0a) after += 2;
-    else if (data[after] === 0x0a) after += 1;
-    this.state = "output";
-    this.sink.begin();
-    return data.subarray(after);
-  }
-
-  private scanOutput(data: Buffer): void {
+  private seekEnd(data: Buffer): void {
     let from = 0;
     for (;;) {
       const idx = data.indexOf(this.end, from);
@@ -74,9 +52,7 @@ export class MarkerScanner {
           from = idx + 1;
           continue;
         }
-        const cut = lineStart(data, idx);
-        if (cut > 0) this.sink.output(data.subarray(0, cut));
-        this.carry = Buffer.from(data.subarray(cut));
+        this.carry = Buffer.from(data.subarray(idx));
         return;
       }
       const m = /^(\d{1,3}) ([A-Za-z0-9+/=]*)( x)?$/.exec(data.subarray(idx + this.end.length, close).toString("latin1"));
@@ -84,35 +60,10 @@ export class MarkerScanner {
         from = idx + 1;
         continue;
       }
-      const cut = lineStart(data, idx);
-      if (cut > 0) this.sink.output(data.subarray(0, cut));
       this.state = "done";
       this.sink.end(Number(m[1]), m[2] ? Buffer.from(m[2], "base64").toString("utf8") : null, m[3] !== undefined);
       return;
     }
-    const hold = this.holdback(data);
-    if (data.length - hold > 0) this.sink.output(data.subarray(0, data.length - hold));
-    if (hold > 0) this.carry = Buffer.from(data.subarray(data.length - hold));
+    this.carry = Buffer.from(data.subarray(Math.max(from, data.length - this.end.length + 1)));
   }
-
-  /** Length of the longest suffix of `data` that could begin the END marker. */
-  private holdback(data: Buffer): number {
-    let best = 0;
-    for (const p of this.endPatterns) {
-      for (let k = Math.min(p.length - 1, data.length); k > best; k--) {
-        if (data.compare(p, 0, k, data.length - k, data.length) === 0) {
-          best = k;
-          break;
-        }
-      }
-    }
-    return best;
-  }
-}
-
-/** Where the END marker's own line break starts: it printed `\n` (a terminal shows `\r\n`) before the marker. */
-function lineStart(data: Buffer, idx: number): number {
-  if (idx >= 2 && data[idx - 2] === 0x0d && data[idx - 1] === 0x0a) return idx - 2;
-  if (idx >= 1 && data[idx - 1] === 0x0a) return idx - 1;
-  return idx;
 }

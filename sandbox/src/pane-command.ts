@@ -1,6 +1,6 @@
 // What runs in each pane: an interactive bash that sources the init script, under bubblewrap when it
-// works here (notes A11: no network, only the workspace writable, the commands dir read-only, and
-// no --new-session so Ctrl-C reaches only the command) and plainly otherwise.
+// works here (notes A11: no network, only the workspace and the output spool writable, the commands
+// dir read-only, and no --new-session so Ctrl-C reaches only the command) and plainly otherwise.
 import { execFile } from "node:child_process";
 import { accessSync, constants, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -11,6 +11,8 @@ export interface PaneCommandInput {
   /** Holds init.sh and cmds/; mounted read-only inside the sandbox at the same path. */
   runDir: string;
   initPath: string;
+  /** Where the shell writes each command's output (`<id>.out`); mounted writable at the same path. */
+  spoolDir: string;
   path: string;
 }
 
@@ -60,6 +62,7 @@ export function bwrapArgv(bwrap: string, p: PaneCommandInput, command: string[] 
     "--tmpfs", "/tmp",
     "--bind", p.workspace, p.workspace,
     "--ro-bind", p.runDir, p.runDir,
+    "--bind", p.spoolDir, p.spoolDir,
     "--remount-ro", "/",
     "--chdir", p.workspace,
     "--clearenv",
@@ -97,7 +100,7 @@ export async function choosePaneCommand(wanted: "auto" | SandboxMode, p: PaneCom
   const failure =
     bwrap === null
       ? "bwrap is not installed"
-      : await trial(bwrapArgv(bwrap, p, ["/bin/bash", "-c", `test -d ${shellQuoteArg(p.workspace)} && test -r ${shellQuoteArg(p.initPath)}`]));
+      : await trial(bwrapArgv(bwrap, p, ["/bin/bash", "-c", `test -d ${shellQuoteArg(p.workspace)} && test -r ${shellQuoteArg(p.initPath)} && test -w ${shellQuoteArg(p.spoolDir)}`]));
   if (bwrap !== null && failure === null) return { mode: "bwrap", argv: bwrapArgv(bwrap, p), warning: null };
   if (wanted === "bwrap") throw new Error(`bubblewrap was required but its trial run failed: ${failure}`);
   return {

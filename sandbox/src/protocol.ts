@@ -133,7 +133,7 @@ export const ExecResult = z.strictObject({
   durationMs: z.number().int().nonnegative(),
   /** Where the shell was when the command ended (from the in-band marker: for display only). */
   cwd: z.string().nullable(),
-  /** Size and sha256 of the full captured output: the terminal bytes between the markers, in logPath. */
+  /** Size and sha256 of the full output: the bytes the command wrote to stdout and stderr until it ended, kept in logPath. */
   outputBytes: z.number().int().nonnegative(),
   outputSha256: Sha256Hex,
   /** Output as text (ANSI stripped, CRLF → LF), head and tail when longer than the reply limit. */
@@ -141,6 +141,7 @@ export const ExecResult = z.strictObject({
   head: z.string(),
   tail: z.string(),
   omittedBytes: z.number().int().nonnegative(),
+  /** The full log (out of the sandbox's reach); null when the command never ran or its output file was lost. */
   logPath: z.string().nullable(),
   startedAt: z.string().nullable(),
   finishedAt: z.string(),
@@ -158,6 +159,7 @@ export const frameTypes = {
   result: 0x72, // 'r': JSON ExecResult, always last
 } as const;
 
+/** `logPath`: where the full log will be once the command has ended (while it runs, GET /v1/execs/:id/log gives the output so far). */
 export const ExecStarted = z.strictObject({ execId: ExecId, startedAt: z.string(), logPath: z.string() });
 export type ExecStarted = z.infer<typeof ExecStarted>;
 

@@ -79,16 +79,19 @@ export class Runner {
     mkdirSync(settings.stateDir, { recursive: true, mode: 0o700 });
     const runDir = dir("run", 0o755);
     const cmdsDir = dir("run/cmds", 0o755);
+    const acksDir = dir("run/acks", 0o755);
     const tmuxDir = dir("tmux", 0o700);
     const logsDir = dir("logs", 0o700);
     const outDir = dir("out", 0o700);
+    // the only runner directory the sandboxed shell may write to: each running command's output file
+    const spoolDir = dir("spool", 0o700);
     const initPath = join(runDir, "init.sh");
     rmSync(initPath, { force: true });
-    writeFileSync(initPath, initScript(cmdsDir), { mode: 0o444 });
+    writeFileSync(initPath, initScript(cmdsDir, spoolDir, acksDir), { mode: 0o444 });
     const confPath = join(tmuxDir, "tmux.conf");
     writeFileSync(confPath, tmuxConf(settings.historyLimit), { mode: 0o600 });
 
-    const paneCommand = await choosePaneCommand(settings.sandbox, { workspace: settings.workspace, runDir, initPath, path: settings.path });
+    const paneCommand = await choosePaneCommand(settings.sandbox, { workspace: settings.workspace, runDir, initPath, spoolDir, path: settings.path });
     if (paneCommand.warning) log.warn("sandbox", { mode: paneCommand.mode, warning: paneCommand.warning });
     else log.info("sandbox", { mode: paneCommand.mode });
 
@@ -98,7 +101,7 @@ export class Runner {
     const store = new ExecStore(join(settings.stateDir, "execs"), settings.retentionMs);
     const grants = new GrantStore(join(settings.stateDir, "grants.json"));
     const timing = { cancelStepMs: settings.cancelStepMs, noOutputMs: settings.noOutputMs, replyMaxBytes: settings.replyMaxBytes, outputEventMs: 1000, pollMs: settings.pollMs };
-    const ctx: RunContext = { store, events, grants, timing, cmdsDir, outDir, log: log.child("exec") };
+    const ctx: RunContext = { store, events, grants, timing, cmdsDir, spoolDir, outDir, log: log.child("exec") };
     const sessionDeps: SessionDeps = {
       tmux,
       events,
@@ -106,6 +109,7 @@ export class Runner {
       paneArgv: paneCommand.argv,
       workspace: settings.workspace,
       logsDir,
+      acksDir,
       queueMax: settings.queueMax,
       pollMs: settings.pollMs,
       readyTimeoutMs: settings.readyTimeoutMs,

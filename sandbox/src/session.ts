@@ -1,7 +1,8 @@
 // One agent session = one tmux session with one pane running the sandboxed shell. Commands run one
 // at a time; the rest wait in a bounded queue. A dead shell is respawned and its init re-sourced.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { EventLog } from "./events.ts";
 import type { ExecRun, PaneAccess } from "./exec-run.ts";
@@ -17,6 +18,8 @@ export interface SessionDeps {
   paneArgv: string[];
   workspace: string;
   logsDir: string;
+  /** The panes' FIFOs: the runner tells a shell there that it has shown a command's output. */
+  acksDir: string;
   queueMax: number;
   pollMs: number;
   readyTimeoutMs: number;
@@ -45,6 +48,8 @@ export class AgentSession {
     readonly id: string,
     readonly tmuxName: string,
     public paneId: string,
+    /** The pane's terminal; a respawn may give it a new one. */
+    private tty: string,
     private readonly deps: SessionDeps,
   ) {}
 
@@ -52,8 +57,9 @@ export class AgentSession {
   static async create(id: string, tmuxName: string, deps: SessionDeps): Promise<AgentSession> {
     const log = join(deps.logsDir, `${tmuxName}.log`);
     closeSync(openSync(log, "a", 0o600));
-    const paneId = await deps.tmux.newSession(tmuxName, id, deps.workspace, deps.paneArgv, width, height);
-    const session = new AgentSession(id, tmuxName, paneId, deps);
+    const { paneId, tty } = await deps.tmux.newSession(tmuxName, id, deps.workspace, deps.paneArgv, width, height);
+    const session = new AgentSession(id, tmuxName, paneId, tty, deps);
+    await makeFifo(session.ackPath);
     await deps.tmux.pipeTo(paneId, log);
     await session.hello();
     session.state = "idle";
@@ -63,7 +69,7 @@ export class AgentSession {
 
   /** Takes over a session a previous runner started; its shell and log pipe are still there. */
   static async adopt(pane: PaneState, deps: SessionDeps): Promise<AgentSession> {
-    const session = new AgentSession(pane.agentSession, pane.session, pane.paneId, deps);
+    const session = new AgentSession(pane.agentSession, pane.session, pane.paneId, pane.tty, deps);
     if (!pane.piped) await deps.tmux.pipeTo(pane.paneId, session.paneLog);
     session.state = "idle";
     return session;
@@ -71,6 +77,11 @@ export class AgentSession {
 
   get paneLog(): string {
     return join(this.deps.logsDir, `${this.tmuxName}.log`);
+  }
+
+  /** Named by the pane's number, which survives respawns and is all the shell is told. */
+  private get ackPath(): string {
+    return join(this.deps.acksDir, this.paneId.replace(/^%/, ""));
   }
 
   get queued(): number {
@@ -83,12 +94,31 @@ export class AgentSession {
       paneId: this.paneId,
       tmuxSession: this.tmuxName,
       paneLog: this.paneLog,
+      paneTty: () => this.tty,
       panePid: async () => {
         const pane = (await this.deps.tmux.panes()).find((p) => p.paneId === this.paneId);
         return pane && !pane.dead ? pane.pid : null;
       },
       respawn: (reason) => this.respawn(reason, null),
+      ack: (execId) => this.ack(execId),
     };
+  }
+
+  /** Never blocks: without a reader (the shell is gone) or with a full FIFO the shell simply stops waiting after a second. */
+  private ack(execId: string): void {
+    let fd: number;
+    try {
+      fd = openSync(this.ackPath, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    } catch {
+      return;
+    }
+    try {
+      writeSync(fd, `${execId}\n`);
+    } catch {
+      // full: the shell has not read for a while and waits no more
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** Queues a run; throws BusyError when the queue is full. Returns the queue position (0 = runs now). */
@@ -132,6 +162,7 @@ export class AgentSession {
 
   /** Called by the runner's pane poll. */
   observe(pane: PaneState): void {
+    if (pane.tty) this.tty = pane.tty;
     if (!pane.dead) {
       this.deadSince = null;
       // a shell that said it was exiting but lives on (it cannot, but never wait forever) takes commands again
@@ -164,6 +195,7 @@ export class AgentSession {
   async close(): Promise<void> {
     this.vanish("the session was closed");
     await this.deps.tmux.killSession(this.tmuxName).catch(() => {});
+    rmSync(this.ackPath, { force: true });
     this.deps.events.emit({ type: "session.closed", session: this.id });
   }
 
@@ -186,6 +218,7 @@ export class AgentSession {
       try {
         await this.deps.tmux.respawn(this.paneId);
         const pane = (await this.deps.tmux.panes()).find((p) => p.paneId === this.paneId);
+        if (pane?.tty) this.tty = pane.tty;
         if (pane && !pane.piped) await this.deps.tmux.pipeTo(this.paneId, this.paneLog);
         await this.hello();
         this.state = this.current ? "running" : "idle";
@@ -219,7 +252,7 @@ export class AgentSession {
       timer = setTimeout(() => reject(new Error("the shell did not start")), this.deps.readyTimeoutMs);
     });
     try {
-      await this.deps.tmux.typeLine(this.paneId, ` __pc_hello ${nonce}`);
+      await this.deps.tmux.typeLine(this.paneId, ` __pc_hello ${nonce} ${this.paneId.replace(/^%/, "")}`);
       await seen;
     } catch (e) {
       const screen = await this.deps.tmux.capture(this.paneId).catch(() => "");
@@ -229,4 +262,12 @@ export class AgentSession {
       if (timer) clearTimeout(timer);
     }
   }
+}
+
+function makeFifo(path: string): Promise<void> {
+  if (existsSync(path)) return Promise.resolve();
+  // node has no mkfifo
+  return new Promise((resolve, reject) => {
+    execFile("mkfifo", ["-m", "600", "--", path], (err, _out, stderr) => (err ? reject(new Error(`mkfifo ${path}: ${String(stderr).trim() || err.message}`)) : resolve()));
+  });
 }

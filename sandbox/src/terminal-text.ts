@@ -1,6 +1,8 @@
-// Terminal bytes → text for people and models: CRLF becomes LF, escape sequences (CSI, OSC, DCS …)
-// and other control bytes except tab, backspace, LF and CR are dropped. A state machine over bytes,
-// so the result does not depend on how the stream was cut into chunks.
+// Output bytes → text for people and models: CRLF becomes LF, escape sequences (CSI, OSC, DCS …)
+// and other control bytes except tab, backspace, LF and CR are dropped (commands that print colours
+// or progress bars deliberately still do so into a file). A state machine over bytes, so the result
+// does not depend on how the stream was cut into chunks; a chunk with nothing to change is returned
+// as it is, which is the common case and keeps large outputs cheap.
 
 const ESC = 0x1b;
 const BEL = 0x07;
@@ -15,14 +17,32 @@ function keptControl(b: number): boolean {
   return b === 0x08 || b === 0x09 || b === LF || b === CR;
 }
 
+/** 1 for the bytes the ground state does not pass through unchanged. */
+const special = new Uint8Array(256);
+for (let b = 0; b < 0x20; b++) special[b] = keptControl(b) && b !== CR ? 0 : 1;
+special[0x7f] = 1;
+
+/** Index of the first byte the ground state does not pass through unchanged, or -1. Four at a time: this runs over every byte of output. */
+function firstSpecial(chunk: Uint8Array): number {
+  const n = chunk.length;
+  let i = 0;
+  while (i + 4 <= n && (special[chunk[i]!]! | special[chunk[i + 1]!]! | special[chunk[i + 2]!]! | special[chunk[i + 3]!]!) === 0) i += 4;
+  for (; i < n; i++) if (special[chunk[i]!] !== 0) return i;
+  return -1;
+}
+
 export class TerminalText {
   private state: State = "ground";
   private stringBytes = 0;
 
+  /** The text for `chunk`: a new buffer, or `chunk` itself when nothing in it changes. */
   push(chunk: Uint8Array): Buffer {
+    const plain = this.state === "ground" ? firstSpecial(chunk) : 0;
+    if (plain < 0) return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     const out = Buffer.allocUnsafe(chunk.length + 1);
-    let n = 0;
-    for (let i = 0; i < chunk.length; i++) {
+    out.set(chunk.subarray(0, plain));
+    let n = plain;
+    for (let i = plain; i < chunk.length; i++) {
       const b = chunk[i]!;
       switch (this.state) {
         case "ground":

@@ -22,10 +22,12 @@ export interface PaneState {
   /** Set instead of deadStatus when the pane's process was killed by a signal. */
   deadSignal: number | null;
   piped: boolean;
+  /** The pane's terminal (e.g. /dev/pts/3): the runner writes the display copy of a command's output there. */
+  tty: string;
 }
 
 const noServer = /no server running|error connecting/;
-const paneFormat = "#{pane_id}\t#{session_name}\t#{@pc_session}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pipe}";
+const paneFormat = "#{pane_id}\t#{session_name}\t#{@pc_session}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}\t#{pane_pipe}\t#{pane_tty}";
 
 export class Tmux {
   /** `env` is the whole environment tmux (and so a newly started server) sees: keep secrets out. */
@@ -58,11 +60,13 @@ export class Tmux {
     return this.run(["start-server"]);
   }
 
-  async newSession(name: string, agentSession: string, cwd: string, argv: string[], width: number, height: number): Promise<string> {
-    const out = await this.run(["new-session", "-d", "-P", "-F", "#{pane_id}", "-s", name, "-x", String(width), "-y", String(height), "-c", cwd, "--", ...argv]);
+  /** Returns the new pane's id and terminal. */
+  async newSession(name: string, agentSession: string, cwd: string, argv: string[], width: number, height: number): Promise<{ paneId: string; tty: string }> {
+    const out = await this.run(["new-session", "-d", "-P", "-F", "#{pane_id}\t#{pane_tty}", "-s", name, "-x", String(width), "-y", String(height), "-c", cwd, "--", ...argv]);
     // window-size is set per window: tmux 3.3a crashes when a new session is created while it is set globally
     await this.run(["set-option", "-t", `=${name}:`, "@pc_session", agentSession, ";", "set-option", "-w", "-t", `=${name}:`, "window-size", "manual"]);
-    return out.trim();
+    const [paneId, tty] = out.trim().split("\t");
+    return { paneId: paneId!, tty: tty ?? "" };
   }
 
   async panes(): Promise<PaneState[]> {
@@ -77,7 +81,7 @@ export class Tmux {
       .split("\n")
       .filter((l) => l.length > 0)
       .map((line) => {
-        const [paneId, session, agentSession, pid, dead, deadStatus, deadSignal, piped] = line.split("\t");
+        const [paneId, session, agentSession, pid, dead, deadStatus, deadSignal, piped, tty] = line.split("\t");
         return {
           paneId: paneId!,
           session: session!,
@@ -87,6 +91,7 @@ export class Tmux {
           deadStatus: deadStatus ? Number(deadStatus) : null,
           deadSignal: deadSignal ? Number(deadSignal) : null,
           piped: piped === "1",
+          tty: tty ?? "",
         };
       });
   }
@@ -98,7 +103,7 @@ export class Tmux {
 
   /** Types a fixed runner-made line and presses Enter, after clearing anything left on the prompt line. */
   typeLine(paneId: string, line: string): Promise<string> {
-    if (!/^ [_a-z]+ [0-9a-f]+$/.test(line)) throw new Error(`refusing to type ${JSON.stringify(line)}: only runner triggers are typed`);
+    if (!/^ [_a-z]+( [0-9a-f]+)+$/.test(line)) throw new Error(`refusing to type ${JSON.stringify(line)}: only runner triggers are typed`);
     return this.run(["send-keys", "-t", paneId, "C-e", "C-u", ";", "send-keys", "-t", paneId, "-l", "--", line, ";", "send-keys", "-t", paneId, "Enter"]);
   }
 

@@ -1,8 +1,12 @@
 // Stopping commands: Ctrl-C, the SIGTERM/SIGKILL ladder for commands that ignore it, the hard
-// timeout, the no-output notice, disconnects, and the one-at-a-time queue with its BUSY limit.
+// timeout, the no-output notice, disconnects, a caller that stops reading, and the one-at-a-time
+// queue with its BUSY limit.
+import { createHash } from "node:crypto";
+import { request, type IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunnerApiError } from "../src/client.ts";
-import type { ExecResult, RunnerEvent } from "../src/protocol.ts";
+import { FrameDecoder } from "../src/frames.ts";
+import { ExecResult, frameTypes, type RunnerEvent } from "../src/protocol.ts";
 import { nextCall, startTestRunner, type TestRunner } from "./harness.ts";
 
 let t: TestRunner;
@@ -24,6 +28,14 @@ async function launch(session: string, command: string, opts: { timeoutMs?: numb
   result.catch(() => {});
   const started = await t.waitForEvent("exec.started", (e) => e.callId === callId);
   return { callId, execId: started.execId, result };
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const steps = (execId: string) => t.events.filter((e): e is Extract<RunnerEvent, { type: "exec.cancel" }> => e.type === "exec.cancel" && e.execId === execId).map((e) => e.step);
@@ -82,6 +94,46 @@ describe("cancel", () => {
     expect(finished.result.status).toBe("cancelled");
     expect(t.events.some((e) => e.type === "exec.cancel" && e.execId === run.execId && e.by === "disconnect")).toBe(true);
   });
+});
+
+describe("a caller that stops reading", () => {
+  it("is still owed the output of an ended command; a cancel finishes the command as it ended, and the output still arrives whole", async () => {
+    const S = "ses_slow";
+    const n = 3_000_000;
+    const command = `seq 1 ${n}`;
+    const callId = nextCall();
+    await t.grant(S, callId, command);
+    const body = JSON.stringify({ session: S, callId, command, cwd: t.workspace });
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ socketPath: t.socket, method: "POST", path: "/v1/exec", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, resolve);
+      req.on("error", reject);
+      req.end(body);
+    });
+    res.pause();
+    const run = () => t.runner.session(S)?.current;
+    await until(() => run()?.hasEnded() === true, "the command's end");
+    // ended, but what the caller has not read holds the result back
+    expect(t.events.some((e) => e.type === "exec.finished" && e.callId === callId)).toBe(false);
+
+    await t.client.cancel({ session: S, callId });
+    const finished = await t.waitForEvent("exec.finished", (e) => e.callId === callId);
+    expect(finished.result).toMatchObject({ status: "exited", exitCode: 0 });
+    expect(t.events.some((e) => e.type === "exec.cancel" && e.callId === callId)).toBe(false);
+
+    const decoder = new FrameDecoder();
+    const hash = createHash("sha256");
+    let result: ExecResult | null = null;
+    res.resume();
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      for (const f of decoder.push(chunk)) {
+        if (f.type === frameTypes.output) hash.update(f.payload);
+        if (f.type === frameTypes.result) result = ExecResult.parse(JSON.parse(f.payload.toString()));
+      }
+    }
+    expect(result).toEqual(finished.result);
+    expect(hash.digest("hex")).toBe(finished.result.outputSha256);
+    expect((await t.run(S, "echo next")).text).toBe("next\n");
+  }, 60_000);
 });
 
 describe("queue", () => {

@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "node:http";
+import { z } from "zod";
 import { commandSha256, RunnerClient, type ExecHandlers } from "../src/client.ts";
 import { closeServer, createApi, listen } from "../src/http-server.ts";
 import { silentLogger } from "../src/log.ts";
@@ -35,12 +36,15 @@ export interface TestRunner {
 let callCounter = 0;
 export const nextCall = () => `call_${process.pid}_${++callCounter}`;
 
+/** POCKETCODER_SANDBOX=plain (or bwrap) runs the tests in that mode; `auto` uses bubblewrap where it works. */
+const sandboxMode = z.enum(["auto", "bwrap", "plain"]).default("auto").parse(process.env.POCKETCODER_SANDBOX || undefined);
+
 export async function startTestRunner(overrides: Partial<RunnerSettings> = {}): Promise<TestRunner> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), "pc-runner-")));
   const settings: RunnerSettings = {
     workspace: join(dir, "ws"),
     stateDir: join(dir, "state"),
-    sandbox: "auto",
+    sandbox: sandboxMode,
     path: "/usr/local/bin:/usr/bin:/bin",
     defaultTimeoutMs: 60_000,
     noOutputMs: 30_000,

@@ -1,7 +1,7 @@
 // Restarting the runner kills neither tmux nor a running command: the new runner adopts both,
 // the shim reconnects and gets the rest of the output once, and the result is reported as an event.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,22 +38,32 @@ describe("restart in process", () => {
     const S = "ses_restart";
     await t.run(S, "export KEPT_ACROSS=yes");
     const callId = nextCall();
-    const command = "echo before; sleep 1.5; echo after; (exit 5)";
+    const command = "seq 1 2000; echo before; sleep 1.5; echo after; (exit 5)";
     await t.grant(S, callId, command);
     const shim = runShim({ POCKETCODER_RUNNER: t.socket, POCKETCODER_SESSION_ID: S, POCKETCODER_CALL_ID: callId }, command, t.workspace);
-    await until(() => shim.out().includes("before"), "the first output line");
+    await until(() => shim.out().endsWith("before\n"), "the output before the pause");
     const execId = (await t.waitForEvent("exec.started", (e) => e.callId === callId)).execId;
     const oldBoot = t.runner.bootId;
 
     await t.restart();
+    // what the next runner starts from: the output file, and how much of it was consumed (shown in the pane)
+    const seqText = execFileSync("seq", ["1", "2000"]).toString();
+    const record = JSON.parse(readFileSync(join(t.dir, "state/execs", `${execId}.json`), "utf8")) as { outPath: string; outConsumed: number; result: unknown };
+    expect(record).toMatchObject({ outPath: join(t.dir, "state/spool", `${execId}.out`), outConsumed: seqText.length + "before\n".length, result: null });
     expect(t.runner.bootId).not.toBe(oldBoot);
     const adopted = await t.waitForEvent("runner.adopted", (e) => e.inflight.includes(execId));
     expect(adopted.sessions).toContain(S);
 
     expect(await shim.exit).toBe(5);
-    expect(shim.out()).toBe("before\nafter\n");
+    expect(shim.out()).toBe(`${seqText}before\nafter\n`);
     const finished = await t.waitForEvent("exec.finished", (e) => e.execId === execId);
-    expect(finished.result).toMatchObject({ status: "exited", exitCode: 5, head: "before\nafter\n" });
+    expect(finished.result).toMatchObject({ status: "exited", exitCode: 5, head: `${seqText}before\nafter\n` });
+    expect((await t.client.execLog(execId)).toString()).toBe(`${seqText}before\nafter\n`);
+    // the pane showed each line once: the new runner went on from where the old one had stopped
+    const pane = (await t.client.sessions()).find((s) => s.session === S)!.paneId;
+    const screen = execFileSync("tmux", ["-S", t.runner.tmux.socket, "capture-pane", "-p", "-J", "-S", "-", "-t", pane]).toString().split("\n");
+    expect(screen.filter((l) => l === "before")).toHaveLength(1);
+    expect(screen.filter((l) => l === "after")).toHaveLength(1);
     expect((await t.run(S, 'echo "$KEPT_ACROSS"')).text).toBe("yes\n");
   });
 });

@@ -1,55 +1,58 @@
-// The pure pieces between the pane log and the caller: marker scanning, terminal → text, head + tail,
-// and the command check. Each must give the same answer however the byte stream is chunked.
+// The pure pieces between the files the runner follows and the caller: marker scanning of the pane
+// log, terminal bytes → text, head + tail, and the command check. Each must give the same answer
+// however the byte stream is chunked.
 import { describe, expect, it } from "vitest";
 import { checkCommand } from "../src/command-check.ts";
+import { encodeFrame, FrameDecoder } from "../src/frames.ts";
 import { HeadTail } from "../src/head-tail.ts";
 import { MarkerScanner } from "../src/marker-scanner.ts";
 import { TerminalText, terminalText } from "../src/terminal-text.ts";
 
 const id = "0123456789abcdef";
-const stream = (output: string, rc = 0, cwd = "/w") =>
-  Buffer.from(` __r ${id}\r\n\x1ePC_BEGIN ${id}\x1e\r\n${output}\r\n\x1ePC_END ${id} ${rc} ${Buffer.from(cwd).toString("base64")}\x1e\r\n$ `, "utf8");
+/** The pane log of one command as the shell prints it, with `display` (the runner's copy of the output) between the markers. */
+const stream = (display: string, rc = 0, cwd = "/w") =>
+  Buffer.from(
+    ` __r ${id}\r\n\x1b[?2004l\r\x1ePC_BEGIN ${id}\x1e\r\x1b[K${display}\x1b7\x1ePC_END ${id} ${rc} ${Buffer.from(cwd).toString("base64")}\x1e\x1b8\x1b[J\x1b[?2004h~ $ `,
+    "utf8",
+  );
 
 function scan(bytes: Buffer, chunk: number) {
-  const out: Buffer[] = [];
   let end: { code: number; cwd: string | null; exited: boolean } | null = null;
   let began = false;
-  const s = new MarkerScanner(id, { begin: () => (began = true), output: (b) => out.push(Buffer.from(b)), end: (code, cwd, exited) => (end = { code, cwd, exited }) });
+  const s = new MarkerScanner(id, { begin: () => (began = true), end: (code, cwd, exited) => (end = { code, cwd, exited }) });
   for (let i = 0; i < bytes.length; i += chunk) s.push(bytes.subarray(i, i + chunk));
-  return { began, output: Buffer.concat(out).toString("utf8"), end };
+  return { began, end };
 }
 
 describe("MarkerScanner", () => {
-  const cases = ["", "abc", "a\r\nb\r\n", "tail\r", "x\r\n\r\n", `fake \x1ePC_END ffffffffffffffff 0 Lw==\x1e\r\nreal`, "café ✓"];
-  for (const output of cases) {
-    it(`finds ${JSON.stringify(output)} whatever the chunk size`, () => {
+  const displays = ["", "abc", "a\r\nb\r\n", "tail\r", `fake PC_END ${id} 9 Lw==\r\n`, `\x1ePC_END ffffffffffffffff 0 Lw==\x1e\r\n`, "café ✓"];
+  for (const display of displays) {
+    it(`finds the markers around ${JSON.stringify(display)} whatever the chunk size`, () => {
       for (const chunk of [1, 2, 3, 7, 64, 4096]) {
-        expect(scan(stream(output, 3, "/w s"), chunk)).toEqual({ began: true, output, end: { code: 3, cwd: "/w s", exited: false } });
+        expect(scan(stream(display, 3, "/w s"), chunk)).toEqual({ began: true, end: { code: 3, cwd: "/w s", exited: false } });
       }
     });
   }
 
   it("tells a shell that exited from a prompt", () => {
-    const bytes = Buffer.from(`\x1ePC_BEGIN ${id}\x1e\r\nbye\r\n\x1ePC_END ${id} 7 Lw== x\x1e\r\n`);
+    const bytes = Buffer.from(`\x1ePC_BEGIN ${id}\x1e\r\x1b[Kbye\r\n\x1ePC_END ${id} 7 Lw== x\x1e`);
     let got: unknown[] = [];
-    new MarkerScanner(id, { begin: () => {}, output: () => {}, end: (...args) => (got = args) }).push(bytes);
+    new MarkerScanner(id, { begin: () => {}, end: (...args) => (got = args) }).push(bytes);
     expect(got).toEqual([7, "/", true]);
   });
 
   it("ignores everything before its own BEGIN marker", () => {
     const other = Buffer.from(`\x1ePC_BEGIN aaaaaaaaaaaaaaaa\x1e\r\nnoise\r\n\x1ePC_END ${id} 9 Lw==\x1e\r\n`);
-    expect(scan(Buffer.concat([other, stream("mine")]), 5)).toMatchObject({ output: "mine", end: { code: 0 } });
+    expect(scan(Buffer.concat([other, stream("mine")]), 5)).toMatchObject({ began: true, end: { code: 0 } });
   });
 
-  it("holds back only what could start the END marker", () => {
-    const out: string[] = [];
-    const s = new MarkerScanner(id, { begin: () => {}, output: (b) => out.push(b.toString()), end: () => {} });
-    s.push(Buffer.from(`\x1ePC_BEGIN ${id}\x1e\r\nline one\r\npartial`));
-    expect(out.join("")).toBe("line one\r\npartial");
-    s.push(Buffer.from("\r\n"));
-    expect(out.join("")).toBe("line one\r\npartial");
-    s.push(Buffer.from("more"));
-    expect(out.join("")).toBe("line one\r\npartial\r\nmore");
+  it("does not take a malformed END marker, and waits for one that has not fully arrived", () => {
+    let end: number | null = null;
+    const s = new MarkerScanner(id, { begin: () => {}, end: (code) => (end = code) });
+    s.push(Buffer.from(`\x1ePC_BEGIN ${id}\x1e\x1ePC_END ${id} 1x Lw==\x1e \x1ePC_END ${id} 4`));
+    expect(end).toBeNull();
+    s.push(Buffer.from("2 Lw==\x1e"));
+    expect(end).toBe(42);
   });
 });
 
@@ -68,6 +71,16 @@ describe("TerminalText", () => {
       for (let i = 0; i < raw.length; i += chunk) parts.push(t.push(raw.subarray(i, i + chunk)));
       parts.push(t.end());
       expect(Buffer.concat(parts).toString()).toBe(want);
+    }
+  });
+
+  it("hands back a chunk with nothing to change as it is, and finds a control byte wherever it sits", () => {
+    const plain = Buffer.from("plain text\twith tabs\nand lines, café\n");
+    expect(new TerminalText().push(plain)).toBe(plain);
+    for (let at = 0; at <= 9; at++) {
+      const bytes = Buffer.from("abcdefghij");
+      bytes[at] = 0x01;
+      expect(terminalText(bytes)).toBe("abcdefghij".slice(0, at) + "abcdefghij".slice(at + 1));
     }
   });
 
@@ -105,6 +118,21 @@ describe("HeadTail", () => {
     expect(r.head).toBe("éé");
     expect(r.tail).toBe("éé");
     expect(r.omittedBytes).toBe(22 - 8);
+  });
+});
+
+describe("FrameDecoder", () => {
+  it("gives back the frames whatever the chunking", () => {
+    const frames = [encodeFrame(0x73, "{}"), encodeFrame(0x6f, Buffer.alloc(300_000, 0x61)), encodeFrame(0x6f, ""), encodeFrame(0x72, "end")];
+    const stream = Buffer.concat(frames);
+    for (const chunk of [1, 4, 5, 6, 4096, 65_536, stream.length]) {
+      const d = new FrameDecoder();
+      const got: { type: number; payload: Buffer }[] = [];
+      for (let i = 0; i < stream.length; i += chunk) got.push(...d.push(stream.subarray(i, i + chunk)));
+      expect(got.map((f) => [f.type, f.payload.length])).toEqual([[0x73, 2], [0x6f, 300_000], [0x6f, 0], [0x72, 3]]);
+      expect(got[1]!.payload.equals(Buffer.alloc(300_000, 0x61))).toBe(true);
+      expect(got[3]!.payload.toString()).toBe("end");
+    }
   });
 });
 
