@@ -340,7 +340,7 @@ export async function startRunner(o: { workspace: string; state: string; tokenFi
 }
 
 /** The runner leaves tmux running on purpose (commands survive its restarts); a test cleans it up. */
-async function killTmux(stateDir: string): Promise<void> {
+export async function killTmux(stateDir: string): Promise<void> {
   const socket = join(stateDir, "tmux", "sock");
   if (!existsSync(socket)) return;
   await new Promise<void>((r) => spawn("tmux", ["-S", socket, "kill-server"], { stdio: "ignore" }).once("exit", () => r()).once("error", () => r()));

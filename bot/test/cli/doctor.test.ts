@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startRunner } from "@pocketcoder/testkit/stack";
+import { killTmux, startRunner } from "@pocketcoder/testkit/stack";
 import { runDoctor } from "../../src/cli/doctor-command.ts";
 
 const dir = realpathSync(mkdtempSync(join(tmpdir(), "pocketcoder-doctor-")));
@@ -23,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   runner?.kill();
   await runner?.exited;
+  await killTmux(join(dir, "state"));
 });
 
 /** Doctor's checks for a configuration whose loop section is `loop` (yaml lines). */
