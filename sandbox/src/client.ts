@@ -15,6 +15,7 @@ import {
   frameTypes,
   type Grant,
   type GrantRef,
+  GrantResponse,
   Health,
   paths,
   RunnerEvent,
@@ -82,8 +83,9 @@ export class RunnerClient {
     await this.raw({ method: "DELETE", path: paths.session(session), auth: true });
   }
 
-  async grant(grant: Grant): Promise<void> {
-    await this.raw({ method: "POST", path: paths.grants, body: grant, auth: true });
+  /** Adds a grant; with `start`, the runner starts the command at once and this returns its exec id. */
+  async grant(grant: Grant): Promise<GrantResponse> {
+    return this.json({ method: "POST", path: paths.grants, body: grant, auth: true }, GrantResponse);
   }
 
   async revokeGrant(ref: GrantRef): Promise<boolean> {

@@ -74,6 +74,8 @@ export interface ExecSpec {
   sha256: string;
   cwd: string;
   timeoutMs: number;
+  /** Started by the bot with its grant, before any caller asked (Grant.start). */
+  startedByBot?: boolean;
 }
 
 type CancelBy = "bot" | "shim" | "timeout" | "disconnect";
@@ -168,7 +170,7 @@ export class ExecRun {
   /** Dequeued: runs the command in `pane`. */
   async start(pane: PaneAccess): Promise<void> {
     const { spec, ctx } = this;
-    const verdict: GrantCheck = ctx.grants.consume(spec, spec.execId);
+    const verdict: GrantCheck = ctx.grants.consume(spec, spec.execId, spec.startedByBot === true);
     if (!verdict.ok) return this.refuse(verdict.reason, verdict.message);
     if (this.command === null) throw new Error("start() needs the command text");
     // the shell reads these; mode 0444 in a directory the sandbox sees read-only

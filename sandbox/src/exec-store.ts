@@ -14,6 +14,7 @@ export const ExecRecord = z.object({
   sha256: z.string(),
   cwd: z.string(),
   timeoutMs: z.number(),
+  startedByBot: z.boolean().optional(),
   tmuxSession: z.string(),
   paneId: z.string(),
   paneLog: z.string(),

@@ -1,11 +1,18 @@
 // The grants the bot issued: one per (session, callId), naming the exact command bytes (sha256) and
 // cwd, with an expiry. A grant is checked when an exec arrives and consumed, persistently, just
-// before the command is typed, so it runs at most once even across runner restarts.
+// before the command is typed, so it runs at most once even across runner restarts. A command the
+// bot started itself (Grant.start) is joined by the shim's exec for the call, at most once.
 import { z } from "zod";
 import { Grant, limits, type RefusalReason } from "./protocol.ts";
 import { readJson, writeJsonAtomic } from "./state-files.ts";
 
-const StoredGrant = Grant.extend({ usedAt: z.string().nullable(), usedBy: z.string().nullable() });
+const StoredGrant = Grant.omit({ start: true }).extend({
+  usedAt: z.string().nullable(),
+  usedBy: z.string().nullable(),
+  /** The bot started the command with the grant; the shim's exec for the call may join it, once. */
+  joinable: z.boolean().default(false),
+  joinedAt: z.string().nullable().default(null),
+});
 type StoredGrant = z.infer<typeof StoredGrant>;
 
 /** Used and expired grants are kept this long, so a replay is told apart from a missing grant. */
@@ -44,7 +51,8 @@ export class GrantStore {
       if (existing.usedAt) return `the grant for call ${grant.callId} was already used`;
       if (existing.sha256 !== grant.sha256 || existing.cwd !== grant.cwd) return `call ${grant.callId} already has a grant for a different command or cwd; revoke it first`;
     }
-    this.grants.set(key(grant.session, grant.callId), { ...grant, usedAt: null, usedBy: null });
+    const { start: _start, ...fields } = grant;
+    this.grants.set(key(grant.session, grant.callId), { ...fields, usedAt: null, usedBy: null, joinable: false, joinedAt: null });
     this.save();
     return null;
   }
@@ -72,15 +80,31 @@ export class GrantStore {
     return { ok: true };
   }
 
-  /** Checks again and marks the grant used, on disk, before anything is typed. */
-  consume(claim: ExecClaim, execId: string): GrantCheck {
+  /** Checks again and marks the grant used, on disk, before anything is typed. `joinable` when
+   * the bot started the command: the shim's exec for the call may then join it. */
+  consume(claim: ExecClaim, execId: string, joinable = false): GrantCheck {
     const verdict = this.check(claim);
     if (!verdict.ok) return verdict;
     const g = this.grants.get(key(claim.session, claim.callId))!;
     g.usedAt = new Date(this.now()).toISOString();
     g.usedBy = execId;
+    g.joinable = joinable;
     this.save();
     return verdict;
+  }
+
+  /** The shim asks for a call whose command the bot already started as `execId`: it may join it once,
+   * with exactly the approved bytes and cwd. */
+  join(claim: ExecClaim, execId: string): GrantCheck {
+    const g = this.grants.get(key(claim.session, claim.callId));
+    if (!g || g.usedBy !== execId || !g.joinable || g.joinedAt) {
+      return { ok: false, reason: "replayed", message: `call ${claim.callId} was already run${g?.joinedAt ? ` and joined at ${g.joinedAt}` : ""}` };
+    }
+    if (g.sha256 !== claim.sha256) return { ok: false, reason: "hash_mismatch", message: "the command differs from the approved one (sha256 mismatch)" };
+    if (g.cwd !== claim.cwd) return { ok: false, reason: "cwd_mismatch", message: `the approval is for cwd ${g.cwd}, not ${claim.cwd}` };
+    g.joinedAt = new Date(this.now()).toISOString();
+    this.save();
+    return { ok: true };
   }
 
   prune(): void {

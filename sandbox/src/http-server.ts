@@ -235,8 +235,8 @@ export function createApi(runner: Runner, token: string, log: Logger): Server {
       return sendJson(res, 200, { closed: true });
     }
     if (p === paths.grants && m === "POST") {
-      await runner.addGrant(await parseBody(req, Grant));
-      return sendJson(res, 201, { ok: true });
+      const execId = await runner.addGrant(await parseBody(req, Grant));
+      return sendJson(res, 201, { ok: true, execId });
     }
     if (p === paths.grants && m === "DELETE") {
       const body = await parseBody(req, GrantRef);

@@ -58,8 +58,18 @@ export const Grant = z.strictObject({
   sha256: Sha256Hex,
   cwd: Cwd,
   expiresAt: z.iso.datetime({ offset: true }),
+  /**
+   * Start the approved command now rather than when the shim asks: its bytes (whose sha256 must be
+   * `sha256`) and time limit. The grant is consumed at once, and the shim's exec for the call joins
+   * the running (or finished) command, once, and receives all of its output; the agent's round trip
+   * is then no longer between the approval and the command.
+   */
+  start: z.strictObject({ command: z.string(), timeoutMs: TimeoutMs.optional() }).optional(),
 });
 export type Grant = z.infer<typeof Grant>;
+
+export const GrantResponse = z.strictObject({ ok: z.literal(true), execId: ExecId.nullable() });
+export type GrantResponse = z.infer<typeof GrantResponse>;
 
 export const GrantRef = z.strictObject({ session: SessionId, callId: CallId });
 export type GrantRef = z.infer<typeof GrantRef>;

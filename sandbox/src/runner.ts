@@ -47,6 +47,7 @@ export class RunnerError extends Error {
 }
 
 const key = (session: string, callId: string) => `${session}\n${callId}`;
+const sha256Of = (command: string) => createHash("sha256").update(command, "utf8").digest("hex");
 
 export class Runner {
   readonly bootId = randomBytes(8).toString("hex");
@@ -188,11 +189,24 @@ export class Runner {
     return true;
   }
 
-  /** Records a grant; the session's shell is started now so the command does not wait for it later. */
-  async addGrant(grant: Grant): Promise<void> {
+  /**
+   * Records a grant; the session's shell is started now so the command does not wait for it later.
+   * With `start`, the command is started (queued) at once and its exec id returned; the shim's exec
+   * for the call joins it.
+   */
+  async addGrant(grant: Grant): Promise<string | null> {
+    const start = grant.start;
+    if (start) {
+      const problem = checkCommand(start.command);
+      if (problem) throw new RunnerError(problem.startsWith("command is") ? "too_large" : "bad_request", `start.command: ${problem}`);
+      if (sha256Of(start.command) !== grant.sha256) throw new RunnerError("bad_request", "start.command: its sha256 is not the grant's sha256");
+    }
     const problem = this.grants.add(grant);
     if (problem) throw new RunnerError(problem.includes("already") ? "conflict" : "bad_request", problem);
-    await this.ensureSession(grant.session);
+    const session = await this.ensureSession(grant.session);
+    if (!start) return null;
+    const request = { session: grant.session, callId: grant.callId, command: start.command, cwd: grant.cwd, ...(start.timeoutMs ? { timeoutMs: start.timeoutMs } : {}) };
+    return this.launch(session, request, grant.sha256, null).spec.execId;
   }
 
   revokeGrant(session: string, callId: string): boolean {
@@ -206,7 +220,7 @@ export class Runner {
   async exec(req: ExecRequest, sink: ExecSink): Promise<ExecRun> {
     const problem = checkCommand(req.command);
     if (problem) throw new RunnerError(problem.startsWith("command is") ? "too_large" : "bad_request", problem);
-    const sha256 = createHash("sha256").update(req.command, "utf8").digest("hex");
+    const sha256 = sha256Of(req.command);
     const claim = { session: req.session, callId: req.callId, sha256, cwd: req.cwd };
 
     const earlier = this.active.get(key(req.session, req.callId));
@@ -222,7 +236,15 @@ export class Runner {
         return done;
       }
     }
-    if (earlier || record) this.refuse(claim, "replayed", `call ${req.callId} was already run`);
+    if (earlier || record) {
+      // started by the bot with the grant: the shim joins it once, from its first byte
+      const joined = this.grants.join(claim, earlier?.spec.execId ?? record!.execId);
+      if (!joined.ok) this.refuse(claim, joined.reason, joined.message);
+      const run = earlier ?? (record?.result ? ExecRun.finishedFrom(record, record.result, this.ctx) : null);
+      if (!run) this.refuse(claim, "replayed", `call ${req.callId} was already run`);
+      run.attach(sink, 0);
+      return run;
+    }
 
     const session = this.sessions.get(req.session) ?? (await this.starting.get(req.session)?.catch(() => undefined));
     if (!session) this.refuse(claim, "unknown_session", `unknown session ${req.session}`, "unknown_session");
@@ -230,10 +252,16 @@ export class Runner {
     const verdict = this.grants.check(claim);
     if (!verdict.ok) this.refuse(claim, verdict.reason, verdict.message);
 
+    return this.launch(session, req, sha256, sink);
+  }
+
+  /** Queues a granted command in its session; `sink` is the caller, or null when the bot started it. */
+  private launch(session: AgentSession, req: ExecRequest, sha256: string, sink: ExecSink | null): ExecRun {
     const execId = randomBytes(8).toString("hex");
     const timeoutMs = req.timeoutMs ?? this.settings.defaultTimeoutMs;
-    const run = new ExecRun({ execId, session: req.session, callId: req.callId, sha256, cwd: req.cwd, timeoutMs }, req.command, this.ctx, (r) => this.finished(r));
-    run.attach(sink, 0);
+    const spec = { execId, session: req.session, callId: req.callId, sha256, cwd: req.cwd, timeoutMs, startedByBot: sink === null };
+    const run = new ExecRun(spec, req.command, this.ctx, (r) => this.finished(r));
+    if (sink) run.attach(sink, 0);
     try {
       session.enqueue(run);
     } catch (e) {

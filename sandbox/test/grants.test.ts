@@ -105,6 +105,59 @@ describe("grants", () => {
   });
 });
 
+describe("grants that start the command (Grant.start)", () => {
+  const startGrant = (callId: string, command: string, sha256 = commandSha256(command)) =>
+    t.client.grant({ session: S, callId, sha256, cwd: t.workspace, expiresAt: new Date(Date.now() + 300_000).toISOString(), start: { command } });
+
+  it("starts the command at once; the shim's exec joins it and gets all its output and its exit code", async () => {
+    const callId = nextCall();
+    const command = "echo one; sleep 0.5; echo two; (exit 3)";
+    const { execId } = await startGrant(callId, command);
+    const started = await t.waitForEvent("exec.started", (e) => e.callId === callId);
+    expect(started.execId).toBe(execId);
+    let text = "";
+    const result = await t.client.exec({ session: S, callId, command, cwd: t.workspace }, { onOutput: (b) => (text += b.toString()) });
+    expect(result).toMatchObject({ execId, status: "exited", exitCode: 3 });
+    expect(text).toBe("one\ntwo\n");
+    expect(startedFor(callId)).toBe(1);
+  });
+
+  it("lets the shim join a command that already finished, with its whole output", async () => {
+    const callId = nextCall();
+    const command = "echo done-early";
+    await startGrant(callId, command);
+    await t.waitForEvent("exec.finished", (e) => e.callId === callId);
+    let text = "";
+    const result = await t.client.exec({ session: S, callId, command, cwd: t.workspace }, { onOutput: (b) => (text += b.toString()) });
+    expect(result).toMatchObject({ status: "exited", exitCode: 0 });
+    expect(text).toBe("done-early\n");
+  });
+
+  it("lets only one exec join, and only with the granted bytes and cwd", async () => {
+    const callId = nextCall();
+    const command = "sleep 0.3; echo joined";
+    await startGrant(callId, command);
+    // the command itself runs meanwhile, so the pane moves: only the refusals are checked here
+    const refusedJoin = async (cmd: string, cwd = t.workspace) => {
+      const err = await t.client.exec({ session: S, callId, command: cmd, cwd }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ exitCode: 126 });
+      return t.events.filter((e) => e.type === "exec.refused" && e.callId === callId).at(-1);
+    };
+    expect(await refusedJoin("sleep 0.3; echo joinee")).toMatchObject({ reason: "hash_mismatch" });
+    expect(await refusedJoin(command, "/")).toMatchObject({ reason: "cwd_mismatch" });
+    expect(await t.client.exec({ session: S, callId, command, cwd: t.workspace })).toMatchObject({ exitCode: 0, head: "joined\n" });
+    expect(await refusedJoin(command)).toMatchObject({ reason: "replayed" });
+    expect(startedFor(callId)).toBe(1);
+  });
+
+  it("refuses a start whose bytes are not the granted sha256, and runs nothing", async () => {
+    const callId = nextCall();
+    await expect(startGrant(callId, "echo swapped", commandSha256("echo approved"))).rejects.toMatchObject({ status: 400, message: /start.command: its sha256 is not the grant's/ });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(startedFor(callId)).toBe(0);
+  });
+});
+
 function rawRequest(method: string, path: string, body: string | undefined, headers: Record<string, string> = {}): Promise<{ status: number; json: { error?: { code: string; message: string; field?: string } } }> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: t.socket, method, path, headers: { "content-type": "application/json", ...headers } }, async (res) => {

@@ -189,7 +189,11 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     await refresh(req.id);
   }
 
-  /** After a successful claim: grant (bash), answer `once`, and watch for the end. */
+  /**
+   * After a successful claim: grant (bash), answer `once`, and watch for the end. A bash grant also
+   * starts the command in the runner at once, and the shim's exec, when opencode gets to it, joins
+   * the running command: opencode's round trip is not between the approval and the run.
+   */
   async function dispatch(req: ApprovalRequest): Promise<void> {
     const key = req.callId ? callKey(req.sessionId, req.callId) : null;
     if (req.tool === "bash") {
@@ -201,6 +205,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
           sha256: createHash("sha256").update(req.input, "utf8").digest("hex"),
           cwd: req.cwd,
           expiresAt: new Date(now() + grantLifetimeMs).toISOString(),
+          start: { command: req.input },
         });
       } catch (error) {
         log.error("grant failed", { requestId: req.id, error });
@@ -211,8 +216,12 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
       log.debug("granted", { requestId: req.id });
     } else if (key) agentCalls.set(key, [...(agentCalls.get(key) ?? []), req.id]);
     if (!(await answer(req, { reply: "once" }))) {
-      if (req.tool === "bash" && req.callId) await deps.runner.revokeGrant({ session: req.sessionId, callId: req.callId }).catch(() => false);
-      return endWithoutRun(req, "opencode no longer waits for this call (the turn was stopped or the agent restarted)");
+      const gone = "opencode no longer waits for this call (the turn was stopped or the agent restarted)";
+      if (req.tool !== "bash" || !req.callId) return endWithoutRun(req, gone);
+      // the command already started; its result still arrives from the runner and is posted
+      await deps.runner.cancel({ session: req.sessionId, callId: req.callId }).catch((error: unknown) => log.warn("cancel failed", { requestId: req.id, error }));
+      await note(req, `⏹️ \`${req.code}\` was stopped: ${gone}.`);
+      return;
     }
     log.debug("answered once", { requestId: req.id });
     if (req.tool !== "bash") {

@@ -1,7 +1,7 @@
 // What the approval engine needs from the rest of the bot, each as a narrow port, and what it hands
 // back. engine.ts implements ApprovalEngine over these; matrix-ports.ts builds the Matrix-side ports
 // from a MatrixClient. Unit tests supply recording, in-memory versions of the ports.
-import type { GrantRef, Grant, RunnerEvent } from "@pocketcoder/sandbox/protocol";
+import type { CancelRequest, Grant, RunnerEvent } from "@pocketcoder/sandbox/protocol";
 import type { PermissionRequest, ToolPart } from "../agent/events.ts";
 import type { PermissionReply } from "../agent/sessions.ts";
 import type { Command } from "../chat/command.ts";
@@ -33,8 +33,9 @@ export interface AgentPort {
 
 /** The runner calls the engine makes; `RunnerClient` satisfies it. */
 export interface RunnerPort {
-  grant(grant: Grant): Promise<void>;
-  revokeGrant(ref: GrantRef): Promise<boolean>;
+  /** With `start`, the runner starts the command at once (the shim's exec joins it). */
+  grant(grant: Grant): Promise<unknown>;
+  cancel(req: CancelRequest): Promise<unknown>;
   events(opts: { after?: number; signal?: AbortSignal }): AsyncIterable<RunnerEvent>;
   execLog(execId: string): Promise<Buffer>;
 }

@@ -22,13 +22,13 @@ import {
 const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
 describe("approval engine: decisions", () => {
-  it("a command the policy allows is granted and answered once, without a prompt", async () => {
+  it("a command the policy allows is granted (and started) and answered once, without a prompt", async () => {
     const h = await harness();
     await h.engine.start();
     const p = bashPermission("ls -la");
     await h.engine.onPermissionAsked(p, context());
     expect(h.runner.grants).toEqual([
-      { session: "ses_1", callId: p.tool!.callID, sha256: sha("ls -la"), cwd: DIR, expiresAt: expect.any(String) as string },
+      { session: "ses_1", callId: p.tool!.callID, sha256: sha("ls -la"), cwd: DIR, expiresAt: expect.any(String) as string, start: { command: "ls -la" } },
     ]);
     expect(h.agent.to(p.id)).toEqual([{ reply: "once" }]);
     expect(h.messenger.prompts()).toHaveLength(0);
@@ -221,17 +221,16 @@ describe("approval engine: asking", () => {
     expect(h.runner.grants).toHaveLength(0);
   });
 
-  it("when opencode no longer knows the request, the grant is revoked and nothing is said to have run", async () => {
+  it("when opencode no longer knows the request, the command the grant started is stopped and the room is told", async () => {
     const h = await harness();
     h.agent.knows = false;
     const p = bashPermission("make gone");
     await h.engine.onPermissionAsked(p, context());
     const req = h.ledger.byPermission("ses_1", p.id)!;
     await react(h, req.promptEventId!, "@alice:hs").done;
-    expect(h.runner.revoked).toEqual([{ session: "ses_1", callId: p.tool!.callID }]);
-    expect(h.ledger.getRequest(req.id)!.state).toBe("failed");
-    expect(h.ledger.getExecution(req.id)!.exitCode).toBeNull();
-    expect(h.messenger.thread(req.promptEventId!).at(-1)!.markdown).toMatch(/Nothing ran .*opencode no longer waits/);
+    expect(h.runner.grants[0]!.start).toEqual({ command: "make gone" });
+    expect(h.runner.cancels).toEqual([{ session: "ses_1", callId: p.tool!.callID }]);
+    expect(h.messenger.thread(req.promptEventId!).at(-1)!.markdown).toMatch(/was stopped: opencode no longer waits/);
   });
 
   it("when the runner refuses the grant, the agent is told and the request ends without a run", async () => {

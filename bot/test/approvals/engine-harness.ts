@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ExecResult, Grant, GrantRef, RunnerEvent } from "@pocketcoder/sandbox/protocol";
+import type { CancelRequest, ExecResult, Grant, RunnerEvent } from "@pocketcoder/sandbox/protocol";
 import { afterEach } from "vitest";
 import type { PermissionRequest, ToolPart } from "../../src/agent/events.ts";
 import type { PermissionReply } from "../../src/agent/sessions.ts";
@@ -115,7 +115,7 @@ export class RecordingMessenger implements Messenger {
 /** Runner events pushed by the test and pulled by the engine's subscription. */
 export class FakeRunner {
   readonly grants: Grant[] = [];
-  readonly revoked: GrantRef[] = [];
+  readonly cancels: CancelRequest[] = [];
   readonly logs = new Map<string, Buffer>();
   failGrants = false;
   private queue: RunnerEvent[] = [];
@@ -127,9 +127,8 @@ export class FakeRunner {
     if (this.failGrants) throw new Error("runner unavailable");
     this.grants.push(grant);
   }
-  async revokeGrant(ref: GrantRef): Promise<boolean> {
-    this.revoked.push(ref);
-    return true;
+  async cancel(req: CancelRequest): Promise<void> {
+    this.cancels.push(req);
   }
   async execLog(execId: string): Promise<Buffer> {
     return this.logs.get(execId) ?? Buffer.alloc(0);
