@@ -2,7 +2,7 @@
 // persistent IndexedDB → saved session (or the one login) → sync store → Rust crypto with the
 // storage key → first live sync → cross-signing/secret storage/backup → ready. And down again.
 import { mkdirSync } from "node:fs";
-import { createClient, IndexedDBStore, type MatrixClient } from "matrix-js-sdk";
+import { createClient, Filter, IndexedDBStore, type MatrixClient } from "matrix-js-sdk";
 import type { BotConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { bootstrapCrypto } from "./bootstrap-crypto.ts";
@@ -144,7 +144,7 @@ export async function startMatrix(opts: StartMatrixOptions): Promise<MatrixRunti
   try {
     const liveSync = waitForLiveSync(client, (e) => log.warn("sync failed; retrying", { error: e }));
     // No timeline history on an initial sync (a lost sync store): old messages are not new work.
-    await client.startClient({ initialSyncLimit: 0, lazyLoadMembers: true });
+    await client.startClient({ initialSyncLimit: 0, lazyLoadMembers: true, filter: botSyncFilter(session.userId) });
     await liveSync;
     const boot = await bootstrapCrypto(client, { userId: session.userId, password: config.password, keyFile, log });
     await idb.flush();
@@ -168,4 +168,12 @@ export async function startMatrix(opts: StartMatrixOptions): Promise<MatrixRunti
     inFlight,
     stop: shutDown,
   };
+}
+
+/** What the bot syncs: no presence and no typing or receipts, which it never reads. Each sync the
+ * homeserver computes is that much cheaper, and a vote reaches the bot sooner. */
+function botSyncFilter(userId: string): Filter {
+  const filter = new Filter(userId);
+  filter.setDefinition({ presence: { not_types: ["*"] }, room: { ephemeral: { not_types: ["*"] }, state: { lazy_load_members: true } } });
+  return filter;
 }
