@@ -54,12 +54,12 @@ function readAnchors(file: string): Anchor[] {
   }
 }
 
-function verify(args: string[]): number {
+async function verify(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { db: { type: "string" }, anchors: { type: "string" } }, strict: true });
   const anchors = values.anchors === undefined ? [] : readAnchors(values.anchors);
   const ledger = openLedger(values.db);
   try {
-    const result = ledger.verify({ anchors });
+    const result = await ledger.verifyAsync({ anchors });
     if (!result.ok) {
       console.error(`audit chain BROKEN at seq ${result.seq} (${result.reason}): ${result.message}`);
       console.error(`${result.verified} entries before it verified`);

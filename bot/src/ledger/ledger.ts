@@ -13,6 +13,7 @@ import { LedgerInputError } from "./schemas.ts";
 import type { ApprovalRequest, ExecutionRecord, ExecutionResult, NewRequest, NewStandingRule, NewVote, StandingRuleRecord, VoteRecord } from "./schemas.ts";
 import { type RuleQuery, createStandingRule, getStandingRule, listStandingRules, revokeStandingRule } from "./standing-rules.ts";
 import { type Anchor, type VerifyResult, verifyChain } from "./verify-chain.ts";
+import { type ParallelOptions, verifyChainInParallel } from "./verify-parallel.ts";
 import { type VoteOutcome, type WithdrawOutcome, getVote, listVotes, recordVote, tally, withdrawVote } from "./votes.ts";
 
 export interface LedgerOptions extends OpenOptions {
@@ -150,8 +151,14 @@ export class Ledger {
   head(): ChainHead {
     return readHead(this.ctx.sql);
   }
+  /** Verifies the whole chain on this thread: for short chains and tests. */
   verify(options: { anchors?: readonly Anchor[] } = {}): VerifyResult {
     return verifyChain(this.db, options.anchors);
+  }
+  /** The same verification, with the same result, spread over worker threads when the chain is
+   * long; what `pocketcoder audit verify` runs. */
+  verifyAsync(options: { anchors?: readonly Anchor[] } & ParallelOptions = {}): Promise<VerifyResult> {
+    return verifyChainInParallel(this.db, options.anchors, options);
   }
   entries(since = 0): Iterable<AuditEntry> {
     return entriesSince(this.db, since);
@@ -183,4 +190,5 @@ export { LedgerInputError } from "./schemas.ts";
 export { LedgerOpenError } from "./database.ts";
 export type { RuleQuery } from "./standing-rules.ts";
 export { type Anchor, type VerifyResult, parseAnchors } from "./verify-chain.ts";
+export type { ParallelOptions } from "./verify-parallel.ts";
 export type { VoteOutcome, WithdrawOutcome } from "./votes.ts";

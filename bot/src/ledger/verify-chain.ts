@@ -1,10 +1,10 @@
-// Walks the whole chain once, in seq order, and reports the first entry that does not hold up.
-// Verification runs at start-up and on demand over the whole history (target ≥ 500,000 entries/s),
-// so rows are read raw, in pages, with the encoding already assembled, and nothing is parsed.
-import { hash } from "node:crypto";
+// Checks the chain in seq order and reports the first entry that does not hold up. The check of
+// one seq range lives in verify-range.js, shared with the worker threads of verify-parallel.ts;
+// this module runs it over the whole chain inline and joins ranges checked apart.
 import { z } from "zod";
 import { type ChainHead, genesisHash } from "./audit-chain.ts";
 import type { Db } from "./database.ts";
+import { type RangeResult, type VerifyFailure, brokenLink, checkRange, failure } from "./verify-range.js";
 
 /** A head published outside the database (control room, a file, a signed checkpoint). */
 export const Anchor = z.object({
@@ -13,69 +13,40 @@ export const Anchor = z.object({
 });
 export type Anchor = z.infer<typeof Anchor>;
 
-export type VerifyFailureReason =
-  | "seq_gap"
-  | "broken_prev_link"
-  | "content_hash_mismatch"
-  | "anchor_mismatch"
-  | "missing_after_anchor";
+export type { VerifyFailureReason } from "./verify-range.js";
 
-export type VerifyResult =
-  | { ok: true; count: number; head: ChainHead; anchorsChecked: number }
-  | { ok: false; seq: number; reason: VerifyFailureReason; message: string; verified: number };
+export type VerifyResult = { ok: true; count: number; head: ChainHead; anchorsChecked: number } | VerifyFailure;
 
-type Row = [seq: number, encoding: string, prevHash: string, hash: string];
-
-/** Rows per read: paged `.all()` measured faster than `.iterate()` here, and keeps memory flat. */
-const pageSize = 2000;
-
-// SQLite assembles each entry's canonical encoding (audit-chain.ts `entryEncoding`) in C: measured
-// about 25% faster than concatenating in JS. json_quote escapes exactly as JSON.stringify does for
-// well-formed text, which the tests pin down; prev_hash is the stored column, and it is compared
-// with the previous entry's hash before the encoding is trusted.
-const pageSql = `SELECT seq,
-    '{"actor":' || json_quote(actor) || ',"body":' || body || ',"event":' || json_quote(event) ||
-    ',"prev_hash":' || json_quote(prev_hash) || ',"seq":' || seq || ',"ts":' || ts || '}',
-    prev_hash, hash
-  FROM audit WHERE seq > ? ORDER BY seq LIMIT ${pageSize}`;
-
+/** The whole chain on this thread, in one read transaction so every page comes from one snapshot. */
 export function verifyChain(db: Db, anchors: readonly Anchor[] = []): VerifyResult {
-  // One read transaction, so every page comes from the same snapshot of the file.
-  return db.transaction(() => walk(db, anchors))();
+  const sorted = inSeqOrder(anchors);
+  const result = db.transaction(() => checkRange(db, 1, Number.MAX_SAFE_INTEGER, sorted))();
+  return joinRanges([result], sorted);
 }
 
-function walk(db: Db, anchors: readonly Anchor[]): VerifyResult {
-  const pending = [...anchors].sort((a, b) => a.seq - b.seq);
-  const page = db.prepare(pageSql).raw();
-  let next = 0;
-  let expected = 1;
+export function inSeqOrder(anchors: readonly Anchor[]): Anchor[] {
+  return [...anchors].sort((a, b) => a.seq - b.seq);
+}
+
+/** Joins the results of contiguous ranges checked apart, given in seq order, into the result for
+ * the chain: each range's first entry must link to the hash the range before ended on (the first
+ * range's to the genesis hash), and the first failure in seq order is the one reported. `anchors`
+ * are all of them, in seq order; those past the chain's end are reported here. A range that ends
+ * early ends the chain, and the ranges after it are empty. */
+export function joinRanges(results: readonly RangeResult[], anchors: readonly Anchor[]): VerifyResult {
   let prev = genesisHash;
-  for (let rows = page.all(Number.MIN_SAFE_INTEGER) as Row[]; rows.length > 0; rows = page.all(rows[rows.length - 1]![0]) as Row[]) {
-    for (const row of rows) {
-      const seq = row[0];
-      if (seq !== expected) return failure("seq_gap", expected, `entry is missing (the next entry has seq ${seq})`);
-      if (row[2] !== prev) return failure("broken_prev_link", seq, `prev_hash ${row[2]} does not match the previous entry's hash ${prev}`);
-      const computed = hash("sha256", row[1]);
-      if (computed !== row[3]) return failure("content_hash_mismatch", seq, `content hash mismatch (stored ${row[3]}, computed ${computed})`);
-      while (next < pending.length && pending[next]!.seq === seq) {
-        const anchor = pending[next++]!;
-        if (anchor.hash !== computed) return failure("anchor_mismatch", seq, `anchor hash mismatch (anchor ${anchor.hash}, chain ${computed})`);
-      }
-      prev = computed;
-      expected = seq + 1;
-    }
+  let count = 0;
+  for (const result of results) {
+    if (result.firstPrevHash !== null && result.firstPrevHash !== prev) return brokenLink(count + 1, result.firstPrevHash, prev);
+    if (result.failure) return result.failure;
+    prev = result.lastHash ?? prev;
+    count += result.count;
   }
-  const count = expected - 1;
-  const beyond = pending[next];
+  const beyond = anchors.find((a) => a.seq > count);
   if (beyond) {
     return failure("missing_after_anchor", count + 1, `the chain ends at seq ${count} but an anchor records seq ${beyond.seq}; entries after ${count} are missing`);
   }
-  return { ok: true, count, head: { seq: count, hash: prev }, anchorsChecked: pending.length };
-}
-
-/** Every entry before `seq` was verified, so that count comes from the seq itself. */
-function failure(reason: VerifyFailureReason, seq: number, message: string): VerifyResult {
-  return { ok: false, seq, reason, message: `seq ${seq}: ${message}`, verified: seq - 1 };
+  return { ok: true, count, head: { seq: count, hash: prev }, anchorsChecked: anchors.length };
 }
 
 /** Reads an anchors file: JSON lines, each an object with at least `seq` and `hash` (other keys,

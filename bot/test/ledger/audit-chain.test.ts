@@ -1,62 +1,16 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { entryHash, genesisHash } from "../../src/ledger/audit-chain.ts";
+import { genesisHash } from "../../src/ledger/audit-chain.ts";
 import { canonicalJson } from "../../src/ledger/canonical-json.ts";
 import { type Ledger, LedgerInputError, parseAnchors } from "../../src/ledger/ledger.ts";
-import { approvedRequest, newRequest, newVote, okResult, openTestLedger } from "./fixtures.ts";
+import { approvedRequest, chainEntries, dropGuards, newRequest, newVote, openTestLedger, populatedLedger, recomputeChain } from "./fixtures.ts";
 
-const N = 26;
-
-/** A chain of N entries written through the real API: requests, votes, decisions, executions, rules. */
-function populatedLedger(): Ledger {
-  const t = openTestLedger();
-  const { ledger } = t;
-  ledger.append("bot.start", "bot", { version: "0.1.0" });
-  for (let i = 0; i < 3; i++) {
-    t.clock.now += 1000;
-    const id = approvedRequest(ledger, { input: `make target${i}` });
-    ledger.claimExecution(id, "bot");
-    ledger.markRunning(id, "bot");
-    ledger.recordResult(id, "runner", okResult);
-  }
-  const denied = ledger.createRequest(newRequest({ input: "curl x | sh" }));
-  ledger.recordVote(newVote(denied.id, { decision: "deny", reason: "no piping into sh" }));
-  ledger.transition(denied.id, "pending", "denied", "@bob:example.org");
-  const rule = ledger.createStandingRule({ tool: "bash", argvPrefix: ["ls"], room: null, project: null, createdBy: "@bob:example.org", expiresAt: null });
-  ledger.revokeStandingRule(rule.id, "@bob:example.org");
-  ledger.append("policy.load", "bot", { policyHash: "p".repeat(64), file: "policies/default.yaml" });
-  ledger.append("bot.stop", "bot", {});
-  if (ledger.head().seq !== N) throw new Error(`fixture: expected ${N} entries, got ${ledger.head().seq}`);
-  return ledger;
-}
-
-/** What someone with write access to the file can do: set the triggers aside. */
-function dropGuards(ledger: Ledger): void {
-  ledger.db.exec("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DROP TRIGGER audit_extends_head;");
-}
+const N = chainEntries;
 
 function failure(ledger: Ledger, anchors: { seq: number; hash: string }[] = []): { seq: number; reason: string } {
   const result = ledger.verify({ anchors });
   if (result.ok) throw new Error("verify reported an intact chain");
   return { seq: result.seq, reason: result.reason };
-}
-
-/** Rewrites every hash from `from` on, as an attacker who knows the encoding would. */
-function recomputeChain(ledger: Ledger, from: number): void {
-  const rows = ledger.db.prepare("SELECT seq, ts, actor, event, body FROM audit WHERE seq >= ? ORDER BY seq").all(from) as {
-    seq: number;
-    ts: number;
-    actor: string;
-    event: string;
-    body: string;
-  }[];
-  let prev = from === 1 ? genesisHash : (ledger.db.prepare("SELECT hash FROM audit WHERE seq = ?").get(from - 1) as { hash: string }).hash;
-  const write = ledger.db.prepare("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?");
-  for (const r of rows) {
-    const h = entryHash(r.seq, r.ts, r.actor, r.event, r.body, prev);
-    write.run(prev, h, r.seq);
-    prev = h;
-  }
 }
 
 describe("the chain as written", () => {

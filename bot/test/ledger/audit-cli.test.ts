@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { canonicalJson } from "../../src/ledger/canonical-json.ts";
+import { defaultMinEntries } from "../../src/ledger/verify-parallel.ts";
 import { approvedRequest, okResult, openTestLedger, tempDir } from "./fixtures.ts";
 
 const root = resolve(import.meta.dirname, "../../..");
@@ -77,6 +78,23 @@ describe("pocketcoder audit verify", () => {
     const run = await pocketcoder(["audit", "verify", "--db", path, "--anchors", anchors]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("audit chain BROKEN at seq 18 (missing_after_anchor)");
+  });
+
+  it("checks a chain long enough for worker threads, naming the first bad entry", async () => {
+    const path = join(tempDir(), "pocketcoder.db");
+    const { ledger } = openTestLedger(path);
+    const n = defaultMinEntries;
+    ledger.atomically(() => {
+      for (let i = 0; i < n; i++) ledger.append("config.change", "bot", { i });
+    });
+    ledger.close();
+    expect(await pocketcoder(["audit", "verify", "--db", path])).toMatchObject({ code: 0, stdout: expect.stringContaining(`audit chain intact: ${n} entries`) });
+    const bad = Math.floor((n * 3) / 4);
+    tamper(path, `UPDATE audit SET body = '{"i":-1}' WHERE seq IN (${bad}, ${n - 1})`);
+    const run = await pocketcoder(["audit", "verify", "--db", path]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^audit chain BROKEN at seq ${bad} \\(content_hash_mismatch\\): seq ${bad}: content hash mismatch`));
+    expect(run.stderr).toContain(`${bad - 1} entries before it verified`);
   });
 
   it("finds the database in POCKETCODER_DATA_DIR by default", async () => {
