@@ -1,8 +1,8 @@
 // The loop's two latencies (issue 5), on a throwaway Synapse with the whole stack (bot process, real
 // opencode with a scripted model, runner and tmux), each beside the floor measured in the same run:
 // a plain encrypted message from one test user to another (send → received and decrypted).
-// - vote → run: a test user taps ✅ on an approval prompt (once the bot's pre-added ✅ and ❌ are on
-//   their screen, as they are for a one-tap vote) → the runner reports the command started in tmux
+// - vote → run: a test user taps ✅ on an approval prompt (once the reactions the bot pre-added are
+//   on their screen, as they are for a one-tap vote) → the runner reports the command started in tmux
 //   (its exec.started event reaching this process). Target p50 ratio ≤ 1.5.
 // - ask → prompt: opencode emits permission.asked (its event stream reaching this process) → the
 //   prompt arrives, decrypted, at the approver's client. Target p50 ratio ≤ 1.5.
@@ -108,8 +108,10 @@ const bench: Bench = {
           const prompt = await watch.waitFor((body, e) => body.includes("Approval needed") && body.includes(command) && e.getContent()["m.relates_to"]?.rel_type !== "m.replace", 120_000);
           const promptAt = performance.now();
           const askedAt = await asked.at(callId);
-          // A person taps the ✅ the bot pre-added, so both its reactions are on their screen first.
-          for (const key of ["✅", "❌"]) {
+          // A person taps the ✅ the bot pre-added, so the bot's reactions (🔁 too, when the prompt offers
+          // it) are on their screen first.
+          const offered = ["✅", "❌", ...(prompt.getContent().body?.includes("🔁") ? ["🔁"] : [])];
+          for (const key of offered) {
             await alice.waitForEvent(room, (e) => e.getType() === "m.reaction" && e.getSender() === stack.botUserId && e.getRelation()?.event_id === prompt.getId() && e.getRelation()?.key === key);
           }
 
