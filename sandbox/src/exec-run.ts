@@ -60,7 +60,7 @@ export interface RunContext {
   grants: GrantStore;
   timing: ExecTiming;
   cmdsDir: string;
-  /** Output files of running commands; the sandbox writes here. */
+  /** Output files of running commands, one folder per session; each session's shell writes to its own. */
   spoolDir: string;
   /** Full logs of finished commands, moved here out of the sandbox's reach. */
   outDir: string;
@@ -164,7 +164,7 @@ export class ExecRun {
   }
 
   private get outPath(): string {
-    return this.record?.outPath ?? join(this.ctx.spoolDir, `${this.spec.execId}.out`);
+    return this.record?.outPath ?? join(this.ctx.spoolDir, this.spec.session, `${this.spec.execId}.out`);
   }
 
   /** Dequeued: runs the command in `pane`. */

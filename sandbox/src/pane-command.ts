@@ -1,6 +1,8 @@
 // What runs in each pane: an interactive bash that sources the init script, under bubblewrap when it
-// works here (notes A11: no network, only the workspace and the output spool writable, the commands
-// dir read-only, and no --new-session so Ctrl-C reaches only the command) and plainly otherwise.
+// works here (notes A11: no network, only the workspace and the session's own output spool writable,
+// the commands dir read-only, and no --new-session so Ctrl-C reaches only the command) and plainly
+// otherwise. Each session's shell gets its own spool folder (POCKETCODER_SPOOL), so under bubblewrap
+// no session sees, or can change, another one's running output.
 import { execFile } from "node:child_process";
 import { accessSync, constants, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +13,7 @@ export interface PaneCommandInput {
   /** Holds init.sh and cmds/; mounted read-only inside the sandbox at the same path. */
   runDir: string;
   initPath: string;
-  /** Where the shell writes each command's output (`<id>.out`); mounted writable at the same path. */
+  /** Holds one folder per session, where its shell writes each command's output (`<id>.out`). */
   spoolDir: string;
   path: string;
 }
@@ -22,8 +24,9 @@ function shellArgv(p: PaneCommandInput): string[] {
   return ["/bin/bash", "--noprofile", "--rcfile", p.initPath, "-i"];
 }
 
-function envPairs(p: PaneCommandInput, mode: SandboxMode): [string, string][] {
+function envPairs(p: PaneCommandInput, mode: SandboxMode, spool: string): [string, string][] {
   return [
+    ["POCKETCODER_SPOOL", spool],
     ["PATH", p.path],
     ["HOME", p.workspace],
     ["TERM", paneTerm],
@@ -50,8 +53,9 @@ function systemDirs(): string[] {
   return args;
 }
 
-export function bwrapArgv(bwrap: string, p: PaneCommandInput, command: string[] = shellArgv(p)): string[] {
-  const env = envPairs(p, "bwrap").flatMap(([k, v]) => ["--setenv", k, v]);
+/** `spool` is the session's own output folder, the only one of the spool mounted (at the same path). */
+export function bwrapArgv(bwrap: string, p: PaneCommandInput, spool: string, command: string[] = shellArgv(p)): string[] {
+  const env = envPairs(p, "bwrap", spool).flatMap(([k, v]) => ["--setenv", k, v]);
   return [
     bwrap,
     "--unshare-all",
@@ -62,7 +66,7 @@ export function bwrapArgv(bwrap: string, p: PaneCommandInput, command: string[] 
     "--tmpfs", "/tmp",
     "--bind", p.workspace, p.workspace,
     "--ro-bind", p.runDir, p.runDir,
-    "--bind", p.spoolDir, p.spoolDir,
+    "--bind", spool, spool,
     "--remount-ro", "/",
     "--chdir", p.workspace,
     "--clearenv",
@@ -74,13 +78,14 @@ export function bwrapArgv(bwrap: string, p: PaneCommandInput, command: string[] 
   ];
 }
 
-export function plainArgv(p: PaneCommandInput): string[] {
-  return ["/usr/bin/env", "-i", ...envPairs(p, "plain").map(([k, v]) => `${k}=${v}`), ...shellArgv(p)];
+export function plainArgv(p: PaneCommandInput, spool: string): string[] {
+  return ["/usr/bin/env", "-i", ...envPairs(p, "plain", spool).map(([k, v]) => `${k}=${v}`), ...shellArgv(p)];
 }
 
 export interface PaneCommand {
   mode: SandboxMode;
-  argv: string[];
+  /** The pane's command line for a session whose output folder is `spool`. */
+  argv(spool: string): string[];
   /** Set when the runner fell back to plain mode: say so in the log and to the bot. */
   warning: string | null;
 }
@@ -95,17 +100,18 @@ function trial(argv: string[]): Promise<string | null> {
 
 /** Picks the pane command; `auto` tries bubblewrap with a trial run and falls back to plain with a warning. */
 export async function choosePaneCommand(wanted: "auto" | SandboxMode, p: PaneCommandInput): Promise<PaneCommand> {
-  if (wanted === "plain") return { mode: "plain", argv: plainArgv(p), warning: "sandbox disabled by configuration: commands run as the runner's user without isolation" };
+  const plain = (spool: string) => plainArgv(p, spool);
+  if (wanted === "plain") return { mode: "plain", argv: plain, warning: "sandbox disabled by configuration: commands run as the runner's user without isolation" };
   const bwrap = findExecutable("bwrap");
   const failure =
     bwrap === null
       ? "bwrap is not installed"
-      : await trial(bwrapArgv(bwrap, p, ["/bin/bash", "-c", `test -d ${shellQuoteArg(p.workspace)} && test -r ${shellQuoteArg(p.initPath)} && test -w ${shellQuoteArg(p.spoolDir)}`]));
-  if (bwrap !== null && failure === null) return { mode: "bwrap", argv: bwrapArgv(bwrap, p), warning: null };
+      : await trial(bwrapArgv(bwrap, p, p.spoolDir, ["/bin/bash", "-c", `test -d ${shellQuoteArg(p.workspace)} && test -r ${shellQuoteArg(p.initPath)} && test -w ${shellQuoteArg(p.spoolDir)}`]));
+  if (bwrap !== null && failure === null) return { mode: "bwrap", argv: (spool) => bwrapArgv(bwrap, p, spool), warning: null };
   if (wanted === "bwrap") throw new Error(`bubblewrap was required but its trial run failed: ${failure}`);
   return {
     mode: "plain",
-    argv: plainArgv(p),
+    argv: plain,
     warning: `bubblewrap is unavailable here (${failure}); commands run as the runner's user without isolation`,
   };
 }

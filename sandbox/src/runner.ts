@@ -84,11 +84,12 @@ export class Runner {
     const tmuxDir = dir("tmux", 0o700);
     const logsDir = dir("logs", 0o700);
     const outDir = dir("out", 0o700);
-    // the only runner directory the sandboxed shell may write to: each running command's output file
+    // the only runner directory a sandboxed shell may write to, and only its own session's folder in
+    // it: each running command's output file
     const spoolDir = dir("spool", 0o700);
     const initPath = join(runDir, "init.sh");
     rmSync(initPath, { force: true });
-    writeFileSync(initPath, initScript(cmdsDir, spoolDir, acksDir), { mode: 0o444 });
+    writeFileSync(initPath, initScript(cmdsDir, acksDir), { mode: 0o444 });
     const confPath = join(tmuxDir, "tmux.conf");
     writeFileSync(confPath, tmuxConf(settings.historyLimit), { mode: 0o600 });
 
@@ -108,6 +109,7 @@ export class Runner {
       events,
       log: log.child("session"),
       paneArgv: paneCommand.argv,
+      spoolRoot: spoolDir,
       workspace: settings.workspace,
       logsDir,
       acksDir,

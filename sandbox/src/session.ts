@@ -2,7 +2,7 @@
 // at a time; the rest wait in a bounded queue. A dead shell is respawned and its init re-sourced.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, existsSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { EventLog } from "./events.ts";
 import type { ExecRun, PaneAccess } from "./exec-run.ts";
@@ -15,7 +15,10 @@ export interface SessionDeps {
   tmux: Tmux;
   events: EventLog;
   log: Logger;
-  paneArgv: string[];
+  /** The pane's command line for a session whose output folder is the given one. */
+  paneArgv(spool: string): string[];
+  /** Holds each session's output folder (`<session id>/`). */
+  spoolRoot: string;
   workspace: string;
   logsDir: string;
   /** The panes' FIFOs: the runner tells a shell there that it has shown a command's output. */
@@ -57,7 +60,9 @@ export class AgentSession {
   static async create(id: string, tmuxName: string, deps: SessionDeps): Promise<AgentSession> {
     const log = join(deps.logsDir, `${tmuxName}.log`);
     closeSync(openSync(log, "a", 0o600));
-    const { paneId, tty } = await deps.tmux.newSession(tmuxName, id, deps.workspace, deps.paneArgv, width, height);
+    const spool = join(deps.spoolRoot, id);
+    mkdirSync(spool, { recursive: true, mode: 0o700 });
+    const { paneId, tty } = await deps.tmux.newSession(tmuxName, id, deps.workspace, deps.paneArgv(spool), width, height);
     const session = new AgentSession(id, tmuxName, paneId, tty, deps);
     await makeFifo(session.ackPath);
     await deps.tmux.pipeTo(paneId, log);

@@ -4,7 +4,7 @@
 // Ctrl-C and cwd/env persist. The markers are in-band: a command can forge them, so they are for
 // display and bookkeeping, never for security decisions.
 //
-// The command's stdout and stderr go to `<spoolDir>/<id>.out`, not to the terminal: a pseudo-terminal
+// The command's stdout and stderr go to `<session spool>/<id>.out`, not to the terminal: a pseudo-terminal
 // carries ~20 MB/s at best, a file several hundred. The shell's own terminal fds are saved before and
 // restored in the prompt hook (or the EXIT trap) before the END marker is printed. The runner writes
 // a copy of the output to the pane; the prompt hook waits (a second at most) until it has answered on
@@ -23,10 +23,10 @@ function singleQuoted(s: string): string {
 
 /**
  * `cmdsDir` is where `<id>.sh` (the command) and `<id>.cwd` (its directory) are written, read-only to
- * the shell; `spoolDir` is where the shell appends the command's output to `<id>.out`; `acksDir`
- * holds the panes' FIFOs.
+ * the shell; the session's own spool folder, where the shell appends the command's output to
+ * `<id>.out`, comes from POCKETCODER_SPOOL in the pane's environment; `acksDir` holds the panes' FIFOs.
  */
-export function initScript(cmdsDir: string, spoolDir: string, acksDir: string): string {
+export function initScript(cmdsDir: string, acksDir: string): string {
   return `# PocketCoder pane init (generated; read-only)
 set +H
 unset HISTFILE
@@ -35,7 +35,8 @@ PS1='\\w \\$ '
 PS2=''
 bind 'set bell-style none' 2>/dev/null
 __pc_dir=${singleQuoted(cmdsDir)}
-__pc_spool=${singleQuoted(spoolDir)}
+__pc_spool=$POCKETCODER_SPOOL
+unset POCKETCODER_SPOOL
 __pc_acks=${singleQuoted(acksDir)}
 __pc_ack=''
 __pc_id=''

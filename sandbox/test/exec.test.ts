@@ -222,6 +222,30 @@ describe("exec", () => {
   });
 });
 
+describe("output spools", () => {
+  it("keep each session's running output to itself: another session can neither list, read nor change it (bubblewrap)", async () => {
+    const other = "ses_spool_other";
+    const callId = nextCall();
+    const command = "echo other-secret; sleep 2";
+    await t.grant(other, callId, command);
+    const running = t.client.exec({ session: other, callId, command, cwd: t.workspace });
+    const { execId } = await t.waitForEvent("exec.started", (e) => e.callId === callId);
+    const theirs = join(t.dir, "state/spool", other, `${execId}.out`);
+    await until(async () => statSync(theirs, { throwIfNoEntry: false })?.size === "other-secret\n".length, "the other session's output file");
+    const r = await t.run(S, `ls '${join(t.dir, "state/spool")}'; cat '${theirs}' 2>&1; echo tampered >> '${theirs}' 2>&1; echo done`);
+    if ((await t.client.health()).sandbox === "bwrap") {
+      expect(r.text.split("\n")[0]).toBe(S);
+      expect(r.text).not.toContain("other-secret");
+      expect(r.text).toMatch(/No such file or directory[\s\S]*No such file or directory[\s\S]*done/);
+      expect(await running).toMatchObject({ exitCode: 0, head: "other-secret\n" });
+    } else {
+      const started = t.events.find((e) => e.type === "runner.started");
+      expect(started && started.type === "runner.started" && started.warning).toMatch(/without isolation/);
+      await running;
+    }
+  });
+});
+
 describe("plain mode", () => {
   let p: TestRunner;
   beforeAll(async () => {

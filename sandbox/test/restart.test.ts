@@ -49,7 +49,7 @@ describe("restart in process", () => {
     // what the next runner starts from: the output file, and how much of it was consumed (shown in the pane)
     const seqText = execFileSync("seq", ["1", "2000"]).toString();
     const record = JSON.parse(readFileSync(join(t.dir, "state/execs", `${execId}.json`), "utf8")) as { outPath: string; outConsumed: number; result: unknown };
-    expect(record).toMatchObject({ outPath: join(t.dir, "state/spool", `${execId}.out`), outConsumed: seqText.length + "before\n".length, result: null });
+    expect(record).toMatchObject({ outPath: join(t.dir, "state/spool", S, `${execId}.out`), outConsumed: seqText.length + "before\n".length, result: null });
     expect(t.runner.bootId).not.toBe(oldBoot);
     const adopted = await t.waitForEvent("runner.adopted", (e) => e.inflight.includes(execId));
     expect(adopted.sessions).toContain(S);
