@@ -29,6 +29,12 @@ export type GrantCheck = { ok: true } | { ok: false; reason: RefusalReason; mess
 
 const key = (session: string, callId: string) => `${session}\n${callId}`;
 
+function sameBytesAndCwd(g: StoredGrant, claim: ExecClaim): GrantCheck {
+  if (g.sha256 !== claim.sha256) return { ok: false, reason: "hash_mismatch", message: "the command differs from the approved one (sha256 mismatch)" };
+  if (g.cwd !== claim.cwd) return { ok: false, reason: "cwd_mismatch", message: `the approval is for cwd ${g.cwd}, not ${claim.cwd}` };
+  return { ok: true };
+}
+
 export class GrantStore {
   private grants = new Map<string, StoredGrant>();
 
@@ -75,9 +81,7 @@ export class GrantStore {
     }
     if (g.usedAt) return { ok: false, reason: "replayed", message: `the approval for call ${claim.callId} was already used at ${g.usedAt}` };
     if (Date.parse(g.expiresAt) <= this.now()) return { ok: false, reason: "expired", message: `the approval for call ${claim.callId} expired at ${g.expiresAt}` };
-    if (g.sha256 !== claim.sha256) return { ok: false, reason: "hash_mismatch", message: "the command differs from the approved one (sha256 mismatch)" };
-    if (g.cwd !== claim.cwd) return { ok: false, reason: "cwd_mismatch", message: `the approval is for cwd ${g.cwd}, not ${claim.cwd}` };
-    return { ok: true };
+    return sameBytesAndCwd(g, claim);
   }
 
   /** Checks again and marks the grant used, on disk, before anything is typed. `joinable` when
@@ -100,8 +104,8 @@ export class GrantStore {
     if (!g || g.usedBy !== execId || !g.joinable || g.joinedAt) {
       return { ok: false, reason: "replayed", message: `call ${claim.callId} was already run${g?.joinedAt ? ` and joined at ${g.joinedAt}` : ""}` };
     }
-    if (g.sha256 !== claim.sha256) return { ok: false, reason: "hash_mismatch", message: "the command differs from the approved one (sha256 mismatch)" };
-    if (g.cwd !== claim.cwd) return { ok: false, reason: "cwd_mismatch", message: `the approval is for cwd ${g.cwd}, not ${claim.cwd}` };
+    const same = sameBytesAndCwd(g, claim);
+    if (!same.ok) return same;
     g.joinedAt = new Date(this.now()).toISOString();
     this.save();
     return { ok: true };
