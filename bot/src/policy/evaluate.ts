@@ -154,6 +154,10 @@ function argMatches(list: GlobList, arg: Arg, mode: Certainty): boolean {
   return list.test(arg.value);
 }
 
+function isUncertain(arg: Arg): boolean {
+  return arg.glob || arg.dynamic;
+}
+
 function anyArgMatches(list: GlobList, argv: Arg[], from: number, mode: Certainty): boolean {
   for (let i = from; i < argv.length; i++) if (argMatches(list, argv[i]!, mode)) return true;
   return false;
@@ -210,8 +214,10 @@ type Matcher = (rule: CompiledRule, mode: Certainty) => boolean;
 /**
  * The strongest matching rule. A deny rule denies only when it certainly matches; when it only
  * might (a wildcard could expand to a denied file) the unit asks instead, naming the rule.
+ * `uncertain` says whether any word is a glob or only known at run time: without one, both
+ * modes give the same answer and a failed certain match is not tried again.
  */
-function best(candidates: Iterable<CompiledRule>, matches: Matcher, text: string, env: Env): Verdict | null {
+function best(candidates: Iterable<CompiledRule>, matches: Matcher, text: string, env: Env, uncertain: boolean): Verdict | null {
   let top: Verdict | null = null;
   for (const rule of candidates) {
     if (!contextMatches(rule, env.request)) continue;
@@ -219,7 +225,7 @@ function best(candidates: Iterable<CompiledRule>, matches: Matcher, text: string
     if (rule.decision !== "deny") {
       if (matches(rule, modeOf(rule))) v = { text, decision: rule.decision, rule, floor: null };
     } else if (matches(rule, "certainly")) v = { text, decision: "deny", rule, floor: null };
-    else if (matches(rule, "possibly")) {
+    else if (uncertain && matches(rule, "possibly")) {
       const why = `it may touch what rule "${rule.id}" denies, depending on what its wildcards expand to`;
       v = { text, decision: "ask", rule, floor: { id: "uncertain", why } };
     }
@@ -238,11 +244,11 @@ function judgeCommand(unit: CommandUnit, env: Env, rules: ToolRules): Verdict {
   const floors = [...unit.floors];
   let top: Verdict | null = null;
   if (unit.layers.length === 0) {
-    top = best(rules.wordless, (r) => !r.paths && !r.redirect, unit.text, env);
+    top = best(rules.wordless, (r) => !r.paths && !r.redirect, unit.text, env, false);
   }
   for (const layer of unit.layers) {
     const candidates = rules.byHead.get(layer.name) ?? rules.anyHead;
-    const v = best(candidates, (r, mode) => layerMatches(r, layer, unit, env, mode), unit.text, env) ?? noRule(env.policy, unit.text);
+    const v = best(candidates, (r, mode) => layerMatches(r, layer, unit, env, mode), unit.text, env, layer.argv.some(isUncertain)) ?? noRule(env.policy, unit.text);
     const allowing = v.decision === "allow" ? v.rule : null;
     if (layer.explicit && !layer.explicit.every((w) => allowing?.literalWords.has(w))) {
       const shown = [layer.name, ...layer.explicit.filter((w) => w !== layer.name)].join(" ");
@@ -264,7 +270,7 @@ function judgeRedirect(unit: RedirectUnit, env: Env, rules: ToolRules): Verdict 
     if (r.paths && !pathListMatches(r.paths, target, unit.base, env.vars, mode)) return false;
     return true;
   };
-  const top = best(rules.wordless, matches, unit.text, env) ?? (unit.write ? noRule(env.policy, unit.text) : { text: unit.text, decision: "allow" as const, rule: null, floor: null });
+  const top = best(rules.wordless, matches, unit.text, env, isUncertain(unit.target)) ?? (unit.write ? noRule(env.policy, unit.text) : { text: unit.text, decision: "allow" as const, rule: null, floor: null });
   if (unit.write && top.decision === "allow" && !top.rule?.redirect && !certainlyUnder(env.vars.workspace, unit.target, unit.base))
     floors.push({ id: "redirect-outside", why: `it writes to \`${unit.target.text}\`, outside the project` });
   return withFloors(top, floors);
@@ -278,7 +284,7 @@ function judgeToolCall(request: PolicyRequest, env: Env): Verdict[] {
     const text = p ?? request.command ?? request.tool;
     const op = p === null ? null : pathOperand({ value: p, dynamic: false, glob: false, mask: null, text: p }, env.vars.cwd);
     const matches = (r: CompiledRule, mode: Certainty) => !r.paths || (op !== null && pathListMatches(r.paths, op, env.vars.cwd, env.vars, mode));
-    return best(rules, matches, `${request.tool} ${text}`, env) ?? noRule(env.policy, `${request.tool} ${text}`);
+    return best(rules, matches, `${request.tool} ${text}`, env, false) ?? noRule(env.policy, `${request.tool} ${text}`);
   });
 }
 
