@@ -108,7 +108,7 @@ export const auditCommand: CliHandler = async (args) => {
     console.log(usage);
     return 0;
   }
-  const run = name ? subcommands[name] : undefined;
+  const run = name && Object.hasOwn(subcommands, name) ? subcommands[name] : undefined;
   if (!run) {
     console.error(`pocketcoder audit: ${name ? `unknown subcommand "${name}"` : "missing subcommand"}\n\n${usage}`);
     return 2;

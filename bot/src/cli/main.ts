@@ -19,7 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return name ? 0 : 2;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
     console.error(`pocketcoder: unknown command "${name}"\n\n${usage()}`);
     return 2;

@@ -46,8 +46,8 @@ const BY_NAME: Record<string, InterpreterSpec> = {
 };
 
 function specFor(name: string): InterpreterSpec | null {
-  const known = BY_NAME[name];
-  if (known) return known;
+  // Own keys only, as for wrappers: `constructor` is not an interpreter.
+  if (Object.hasOwn(BY_NAME, name)) return BY_NAME[name]!;
   if (/^(?:python|pypy)[0-9.]*$/.test(name)) return PYTHON;
   if (/^(?:perl|ruby|php|lua)[0-9.]+$/.test(name)) return BY_NAME[name.replace(/[0-9.]+$/, "")]!;
   return null;

@@ -297,7 +297,8 @@ export function unwrap(argv: Arg[]): Unwrapped {
       }
       const canonical = canonicalArgv(current);
       const name = canonical[0]!.value;
-      const wrapper = WRAPPERS[name];
+      // Own keys only: a command named `constructor` or `toString` must not find Object's methods.
+      const wrapper = Object.hasOwn(WRAPPERS, name) ? WRAPPERS[name] : undefined;
       const result = wrapper?.unwrap(canonical) ?? null;
       if (!wrapper || !result) {
         out.layers.push({ argv: canonical, name, explicit: null });

@@ -105,6 +105,15 @@ describe("misuse exits 2", () => {
     expect(cli(["check", "--jsn", "--", "ls"]).code).toBe(2);
     expect(cli(["frobnicate"]).code).toBe(2);
   });
+
+  it("with a command or subcommand named like an Object method", () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: "utf8" });
+    for (const args of [["toString"], ["audit", "constructor"], ["policy", "hasOwnProperty"]]) {
+      const r = run(args);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/unknown (sub|policy )?command "(toString|constructor|hasOwnProperty)"/);
+    }
+  });
 });
 
 describe("policy lint", () => {

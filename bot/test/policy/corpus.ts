@@ -359,4 +359,10 @@ export const corpus: CorpusCase[] = [
   adv(ask("ls <> f", "builtin:parse-error")),
   adv(ask(`ls ${"a".repeat(17_000)}`, "builtin:too-long")),
   adv(deny(`ls ${"a".repeat(17_000)}; rm -rf /`, "rm-recursive-system")),
+  // Names of Object.prototype members are ordinary unknown commands, not lookup-table hits.
+  adv(ask("constructor", null)),
+  adv(ask("toString -rf /", null)),
+  adv(ask("__proto__ x", null)),
+  adv(ask("hasOwnProperty && ls", null)),
+  adv(deny("valueOf; rm -rf /", "rm-recursive-system")),
 ];
