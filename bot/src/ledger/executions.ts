@@ -3,6 +3,7 @@
 // becomes `unknown` instead of being run again.
 import type { LedgerContext } from "./context.ts";
 import type { RequestState } from "./request-states.ts";
+import { REQUESTS_WITH_STATE } from "./requests.ts";
 import { getRequest, swapState } from "./requests.ts";
 import { type ApprovalRequest, type ExecutionRecord, ExecutionResult, parseInput } from "./schemas.ts";
 
@@ -50,7 +51,7 @@ export function getExecution(ctx: LedgerContext, requestId: string): ExecutionRe
  * so of any number of callers (in any number of processes) at most one ever gets `ok: true`. */
 export function claimExecution(ctx: LedgerContext, id: string, actor: string): ClaimOutcome {
   return ctx.write((): ClaimOutcome => {
-    const req = ctx.sql("SELECT state, expires_at, content_hash FROM requests WHERE id = ?").get(id) as
+    const req = ctx.sql(`SELECT state, expires_at, content_hash FROM ${REQUESTS_WITH_STATE} WHERE id = ?`).get(id) as
       | { state: RequestState; expires_at: number; content_hash: string }
       | undefined;
     if (!req) return { ok: false, reason: "unknown_request", state: null };
@@ -80,7 +81,7 @@ export function markRunning(ctx: LedgerContext, id: string, actor: string): bool
 export function recordResult(ctx: LedgerContext, id: string, actor: string, input: ExecutionResult): RequestState | null {
   const result = parseInput(ExecutionResult, input, "recordResult");
   return ctx.write(() => {
-    const row = ctx.sql("SELECT state FROM requests WHERE id = ?").get(id) as { state: RequestState } | undefined;
+    const row = ctx.sql("SELECT state FROM request_states WHERE request_id = ?").get(id) as { state: RequestState } | undefined;
     if (!row || (row.state !== "dispatching" && row.state !== "running")) return null;
     const to: RequestState = result.timedOut ? "timed_out" : result.exitCode === 0 ? "succeeded" : "failed";
     const at = ctx.now();
@@ -103,8 +104,8 @@ export function recoverAfterCrash(ctx: LedgerContext, actor: string): ApprovalRe
     const at = ctx.now();
     const stuck = ctx
       .sql(
-        `SELECT r.id, r.state FROM requests r JOIN executions e ON e.request_id = r.id
-         WHERE r.state IN ('dispatching', 'running') AND e.ended_at IS NULL ORDER BY e.claimed_at, r.rowid`,
+        `SELECT requests.id, state FROM ${REQUESTS_WITH_STATE} JOIN executions e ON e.request_id = requests.id
+         WHERE state IN ('dispatching', 'running') AND e.ended_at IS NULL ORDER BY e.claimed_at, requests.rowid`,
       )
       .all() as { id: string; state: RequestState }[];
     const recovered: ApprovalRequest[] = [];

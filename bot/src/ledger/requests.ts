@@ -77,8 +77,11 @@ export function toRequest(r: RequestRow): ApprovalRequest {
   };
 }
 
+/** A request row with its state (schema step 4 keeps them apart). */
+export const REQUESTS_WITH_STATE = "requests JOIN request_states ON request_states.request_id = requests.id";
+
 function one(ctx: LedgerContext, where: string, ...params: unknown[]): ApprovalRequest | null {
-  const row = ctx.sql(`SELECT * FROM requests WHERE ${where}`).get(...params) as RequestRow | undefined;
+  const row = ctx.sql(`SELECT * FROM ${REQUESTS_WITH_STATE} WHERE ${where}`).get(...params) as RequestRow | undefined;
   return row ? toRequest(row) : null;
 }
 
@@ -89,7 +92,7 @@ export function getRequest(ctx: LedgerContext, id: string): ApprovalRequest | nu
 /** The pending request with this code, or else the latest one that had it (so a late
  * `!approve CODE` can be told it came too late). */
 export function requestByCode(ctx: LedgerContext, typed: string): ApprovalRequest | null {
-  return one(ctx, "code = ? ORDER BY state = 'pending' DESC, created_at DESC, rowid DESC LIMIT 1", normalizeCode(typed));
+  return one(ctx, "code = ? ORDER BY state = 'pending' DESC, created_at DESC, requests.rowid DESC LIMIT 1", normalizeCode(typed));
 }
 
 export function requestByPromptEvent(ctx: LedgerContext, eventId: string): ApprovalRequest | null {
@@ -101,7 +104,7 @@ export function requestByPermission(ctx: LedgerContext, sessionId: string, permi
 }
 
 export function listByState(ctx: LedgerContext, state: RequestState): ApprovalRequest[] {
-  const rows = ctx.sql("SELECT * FROM requests WHERE state = ? ORDER BY created_at, rowid").all(state) as RequestRow[];
+  const rows = ctx.sql(`SELECT * FROM ${REQUESTS_WITH_STATE} WHERE state = ? ORDER BY created_at, requests.rowid`).all(state) as RequestRow[];
   return rows.map(toRequest);
 }
 
@@ -115,7 +118,7 @@ export function createRequest(ctx: LedgerContext, input: NewRequest): ApprovalRe
       throw new LedgerInputError(`createRequest: permission ${req.permissionId} of session ${req.sessionId} already has request ${existing.id}`);
     }
     let code = generateCode();
-    while (ctx.sql("SELECT 1 FROM requests WHERE code = ? AND state = 'pending'").get(code)) code = generateCode();
+    while (ctx.sql(`SELECT 1 FROM ${REQUESTS_WITH_STATE} WHERE code = ? AND state = 'pending'`).get(code)) code = generateCode();
     const r: ApprovalRequest = {
       id: randomUUID(),
       code,
@@ -145,11 +148,11 @@ export function createRequest(ctx: LedgerContext, input: NewRequest): ApprovalRe
       .sql(
         `INSERT INTO requests (id, code, content_hash, tool, input_kind, input, cwd, room, project, session_id,
            permission_id, call_id, requester, requester_device, rule, risk, policy_hash, approval, created_at,
-           expires_at, state, state_changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+           expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(r.id, r.code, r.contentHash, r.tool, r.inputKind, r.input, r.cwd, r.room, r.project, r.sessionId, r.permissionId,
-        r.callId, r.requester, r.requesterDevice, r.rule, r.risk, r.policyHash, canonicalJson(r.approval), createdAt, r.expiresAt, createdAt);
+        r.callId, r.requester, r.requesterDevice, r.rule, r.risk, r.policyHash, canonicalJson(r.approval), createdAt, r.expiresAt);
     // The entry holds the whole request, so the chain alone tells what was asked.
     const { id: requestId, promptEventId, state, stateChangedAt, ...content } = r;
     ctx.audit(r.requester, "request.create", { requestId, ...content });
@@ -171,7 +174,7 @@ export function setPromptEvent(ctx: LedgerContext, id: string, eventId: string, 
 
 /** The compare-and-swap itself; the caller audits it in the same transaction. */
 export function swapState(ctx: LedgerContext, id: string, from: RequestState, to: RequestState, at: number): boolean {
-  return ctx.sql("UPDATE requests SET state = ?, state_changed_at = ? WHERE id = ? AND state = ?").run(to, at, id, from).changes === 1;
+  return ctx.sql("UPDATE request_states SET state = ?, state_changed_at = ? WHERE request_id = ? AND state = ?").run(to, at, id, from).changes === 1;
 }
 
 /**
@@ -187,7 +190,9 @@ export function transition(ctx: LedgerContext, id: string, from: RequestState, t
     const at = ctx.now();
     const swapped =
       to === "approved"
-        ? ctx.sql("UPDATE requests SET state = ?, state_changed_at = ? WHERE id = ? AND state = ? AND expires_at > ?").run(to, at, id, from, at).changes === 1
+        ? ctx
+            .sql("UPDATE request_states SET state = ?, state_changed_at = ? WHERE request_id = ? AND state = ? AND (SELECT expires_at FROM requests WHERE id = ?) > ?")
+            .run(to, at, id, from, id, at).changes === 1
         : swapState(ctx, id, from, to, at);
     if (!swapped) return false;
     ctx.audit(actor, "request.update", { detail, from, requestId: id, to });
@@ -199,7 +204,7 @@ export function transition(ctx: LedgerContext, id: string, from: RequestState, t
 export function expireDue(ctx: LedgerContext, actor: string): ApprovalRequest[] {
   return ctx.write(() => {
     const at = ctx.now();
-    const due = ctx.sql("SELECT id FROM requests WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, rowid").all(at) as { id: string }[];
+    const due = ctx.sql(`SELECT id FROM ${REQUESTS_WITH_STATE} WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, requests.rowid`).all(at) as { id: string }[];
     const expired: ApprovalRequest[] = [];
     for (const { id } of due) {
       if (!swapState(ctx, id, "pending", "expired", at)) continue;

@@ -3,6 +3,7 @@
 // reviews) except exact replays of an event already recorded, which are ignored so replays stay idempotent.
 import type { LedgerContext } from "./context.ts";
 import type { RequestState } from "./request-states.ts";
+import { REQUESTS_WITH_STATE } from "./requests.ts";
 import { NewVote, type VoteRecord, parseInput } from "./schemas.ts";
 
 export type VoteRefusal = "duplicate_event" | "unknown_request" | "wrong_room" | "not_pending" | "expired" | "already_voted";
@@ -90,7 +91,7 @@ export function recordVote(ctx: LedgerContext, input: NewVote): VoteOutcome {
   const v = parseInput(NewVote, input, "recordVote");
   return ctx.write((): VoteOutcome => {
     if (ctx.sql("SELECT 1 FROM votes WHERE event_id = ?").get(v.eventId)) return { counted: false, reason: "duplicate_event", state: null };
-    const req = ctx.sql("SELECT state, expires_at, room, content_hash FROM requests WHERE id = ?").get(v.requestId) as VoteTarget | undefined;
+    const req = ctx.sql(`SELECT state, expires_at, room, content_hash FROM ${REQUESTS_WITH_STATE} WHERE id = ?`).get(v.requestId) as VoteTarget | undefined;
     if (!req) return { counted: false, reason: "unknown_request", state: null };
     const receivedAt = ctx.now();
     const refusal = refusalFor(ctx, v, req, receivedAt);
@@ -144,7 +145,7 @@ export function withdrawVote(ctx: LedgerContext, eventId: string, actor: string,
   return ctx.write((): WithdrawOutcome => {
     const vote = getVote(ctx, eventId);
     if (!vote) return { withdrawn: false, reason: "unknown_vote", state: null };
-    const { state } = ctx.sql("SELECT state FROM requests WHERE id = ?").get(vote.requestId) as { state: RequestState };
+    const { state } = ctx.sql("SELECT state FROM request_states WHERE request_id = ?").get(vote.requestId) as { state: RequestState };
     if (vote.withdrawn) return { withdrawn: false, reason: "already_withdrawn", state };
     if (state !== "pending") return { withdrawn: false, reason: "not_pending", state };
     const at = ctx.now();

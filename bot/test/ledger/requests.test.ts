@@ -172,7 +172,7 @@ describe("expiry", () => {
     // A second pending request with the same code, inserted directly to probe the schema itself.
     const clone = t.ledger.db.prepare(
       `INSERT INTO requests SELECT ?, code, content_hash, tool, input_kind, input, cwd, room, project, session_id, ?,
-         call_id, requester, requester_device, rule, risk, policy_hash, approval, NULL, created_at, ?, 'pending', state_changed_at
+         call_id, requester, requester_device, rule, risk, policy_hash, approval, NULL, created_at, ?
        FROM requests WHERE id = ?`,
     );
     expect(() => clone.run("clone-1", "per_clone_1", t0 + 100, old.id)).toThrow(/UNIQUE constraint failed: requests.code/);

@@ -22,8 +22,37 @@ describe("opening and migrating", () => {
   it("makes every table STRICT", () => {
     const { ledger } = openTestLedger();
     const tables = ledger.db.prepare("SELECT name, strict FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'").all() as { name: string; strict: number }[];
-    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(["audit", "executions", "requests", "standing_rules", "vote_withdrawals", "votes"]));
+    expect(tables.map((t) => t.name)).toEqual(
+      expect.arrayContaining(["audit", "executions", "request_states", "requests", "standing_rules", "vote_withdrawals", "votes"]),
+    );
     for (const t of tables) expect(t.strict, t.name).toBe(1);
+  });
+
+  it("moves request states out of a version 3 database into their own table, keeping each state", () => {
+    const path = join(tempDir(), "v3.db");
+    const v3 = openLedgerDatabase(path, { migrations: migrations.slice(0, 3) });
+    const insert = v3.prepare(
+      `INSERT INTO requests (id, code, content_hash, tool, input_kind, input, cwd, room, project, session_id, permission_id,
+         requester, risk, policy_hash, approval, created_at, expires_at, state, state_changed_at)
+       VALUES (?, ?, ?, 'bash', 'command', 'ls', '/w', '!r:x', 'app', 's', ?, '@a:x', 'low', ?, '{"quorum":1,"selfApproval":false,"strict":false}', 1, ?, ?, ?)`,
+    );
+    insert.run("pending-one", "AAAAAA", "a".repeat(64), "p1", "f".repeat(64), 4_000_000_000_000, "pending", 1);
+    insert.run("approved-one", "BBBBBB", "b".repeat(64), "p2", "f".repeat(64), 4_000_000_000_000, "approved", 2);
+    insert.run("done-one", "AAAAAA", "c".repeat(64), "p3", "f".repeat(64), 3, "succeeded", 3);
+    v3.close();
+
+    const { ledger } = openTestLedger(path);
+    expect(userVersion(ledger.db)).toBe(schemaVersion);
+    const columns = (ledger.db.prepare("SELECT name FROM pragma_table_info('requests')").all() as { name: string }[]).map((c) => c.name);
+    expect(columns).not.toContain("state");
+    expect(["pending-one", "approved-one", "done-one"].map((id) => [ledger.getRequest(id)?.state, ledger.getRequest(id)?.stateChangedAt])).toEqual([
+      ["pending", 1],
+      ["approved", 2],
+      ["succeeded", 3],
+    ]);
+    expect(ledger.byCode("AAAAAA")?.id).toBe("pending-one");
+    expect(ledger.claimExecution("approved-one", "bot")).toMatchObject({ ok: true, request: { state: "dispatching" } });
+    expect(ledger.listByState("pending").map((r) => r.id)).toEqual(["pending-one"]);
   });
 
   it("reopens an up-to-date database without changing it", () => {
@@ -98,6 +127,11 @@ describe("triggers", () => {
     ["requests", "UPDATE requests SET input = 'rm -rf /'", /approval requests are immutable/],
     ["requests", "UPDATE requests SET expires_at = expires_at + 1", /approval requests are immutable/],
     ["requests", "DELETE FROM requests", /never deleted/],
+    ["requests", "UPDATE requests SET created_at = created_at - 1", /approval requests are immutable/],
+    ["request_states", "DELETE FROM request_states", /never deleted/],
+    ["request_states", "UPDATE request_states SET request_id = 'other'", /belongs to its request/],
+    ["request_states", "UPDATE request_states SET state = 'pending'", /illegal request state transition/],
+    ["request_states", "INSERT INTO request_states VALUES ('x', 'approved', 0)", /starts pending/],
     ["executions", "UPDATE executions SET exit_code = 1", /written once/],
     ["executions", "UPDATE executions SET claimed_by = 'mallory'", /written once/],
     ["executions", "DELETE FROM executions", /never deleted/],
@@ -133,13 +167,13 @@ describe("triggers", () => {
   it("enforces in SQL exactly the state machine of request-states.ts", () => {
     const { ledger } = openTestLedger();
     const id = ledger.createRequest(newRequest()).id;
-    const force = ledger.db.prepare("UPDATE requests SET state = ? WHERE id = ?");
+    const force = ledger.db.prepare("UPDATE request_states SET state = ? WHERE request_id = ?");
     // Drop and recreate the trigger around each probe so the row can be put in any starting state.
-    const trigger = (ledger.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'requests_state_machine'").get() as { sql: string }).sql;
+    const trigger = (ledger.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'request_states_machine'").get() as { sql: string }).sql;
     for (const from of requestStates) {
       for (const to of requestStates) {
         if (from === to) continue;
-        ledger.db.exec("DROP TRIGGER requests_state_machine");
+        ledger.db.exec("DROP TRIGGER request_states_machine");
         force.run(from, id);
         ledger.db.exec(trigger);
         const allowed = transitions[from].includes(to);

@@ -82,7 +82,7 @@ describe("stopping the agent, and the agent or the bot dying", () => {
     expect(await agentPending()).toEqual([]);
     expect(stack.withLedger((l) => l.listPending())).toEqual([]);
     // The sleep was allowed and dispatched, and it ended without finishing its work.
-    const state = () => (stack.withLedger((l) => l.db.prepare("SELECT state FROM requests WHERE input = 'sleep 300'").get()) as { state: string } | undefined)?.state;
+    const state = () => (stack.withLedger((l) => l.db.prepare("SELECT state FROM requests JOIN request_states ON request_id = id WHERE input = 'sleep 300'").get()) as { state: string } | undefined)?.state;
     await vi.waitFor(() => expect(["failed", "timed_out", "unknown", "cancelled"]).toContain(state()), { timeout: long, interval: 200 });
     // The aborted turn did not go on to ask the model again.
     expect(stack.llm.agentRequests.length).toBe(modelCalls);
