@@ -17,8 +17,21 @@ beforeAll(async () => {
 });
 afterAll(() => t?.cleanup());
 
+/** The pane log's size once the pane has stopped writing (a command that just ended may still be
+ * drawing its prompt), so a later size says whether the refused exec wrote anything. */
+async function settledPaneLogBytes(session: string): Promise<number> {
+  let size = await t.paneLogBytes(session);
+  for (let quiet = 0, waited = 0; quiet < 3 && waited < 3000; waited += 50) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = await t.paneLogBytes(session);
+    quiet = now === size ? quiet + 1 : 0;
+    size = now;
+  }
+  return size;
+}
+
 async function refused(exec: { session?: string; callId: string; command: string; cwd?: string }) {
-  const before = await t.paneLogBytes(exec.session ?? S);
+  const before = await settledPaneLogBytes(exec.session ?? S);
   const err = await t.client.exec({ session: exec.session ?? S, callId: exec.callId, command: exec.command, cwd: exec.cwd ?? t.workspace }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(RunnerApiError);
   expect(err).toMatchObject({ exitCode: 126 });
