@@ -3,8 +3,7 @@
 // becomes `unknown` instead of being run again.
 import type { LedgerContext } from "./context.ts";
 import type { RequestState } from "./request-states.ts";
-import { REQUESTS_WITH_STATE } from "./requests.ts";
-import { getRequest, swapState } from "./requests.ts";
+import { getRequest, REQUESTS_WITH_STATE, swapState } from "./requests.ts";
 import { type ApprovalRequest, type ExecutionRecord, ExecutionResult, parseInput } from "./schemas.ts";
 
 export type ClaimOutcome =
