@@ -2,7 +2,7 @@
 // input, cwd, call id) and in the policy's (command or paths). Pure.
 import { resolve } from "node:path";
 import type { PermissionRequest, ToolPart } from "../agent/events.ts";
-import { canonicalJson } from "../ledger/canonical-json.ts";
+import { canonicalJson } from "../canonical-json.ts";
 import type { InputKind } from "../ledger/schemas.ts";
 
 export interface RequestInput {

@@ -2,7 +2,7 @@
 // {actor, body, event, prev_hash, seq, ts}; `body` is stored as its canonical JSON text, so the
 // encoding can be rebuilt from a row by concatenation, without parsing (README: "The chain encoding").
 import { hash } from "node:crypto";
-import { canonicalJson } from "./canonical-json.ts";
+import { canonicalJson } from "../canonical-json.ts";
 import type { Sql } from "./statements.ts";
 
 export const genesisHash = "0".repeat(64);

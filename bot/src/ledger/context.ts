@@ -1,7 +1,7 @@
 // What every ledger operation works with: the connection, its statement cache, the bot's clock,
 // and the audit append that must run inside the operation's own transaction.
 import { type AuditEntry, chainAppender } from "./audit-chain.ts";
-import { CanonicalJsonError } from "./canonical-json.ts";
+import { CanonicalJsonError } from "../canonical-json.ts";
 import { type Db, writeTransactions } from "./database.ts";
 import { AuditActor, AuditEventName, LedgerInputError, parseInput } from "./schemas.ts";
 import { type Sql, statementCache } from "./statements.ts";

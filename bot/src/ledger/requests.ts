@@ -1,6 +1,6 @@
 // Approval requests: written once, then moved along the state machine only by compare-and-swap.
 import { hash, randomUUID } from "node:crypto";
-import { canonicalJson } from "./canonical-json.ts";
+import { canonicalJson } from "../canonical-json.ts";
 import type { LedgerContext } from "./context.ts";
 import { type RequestState, decisionEdges } from "./request-states.ts";
 import { type ApprovalRequest, ApprovalSpec, LedgerInputError, NewRequest, parseInput } from "./schemas.ts";

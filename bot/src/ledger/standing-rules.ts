@@ -2,7 +2,7 @@
 // project, optionally expiring, revocable, never deleted. Matching them is the policy module's job.
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { canonicalJson } from "./canonical-json.ts";
+import { canonicalJson } from "../canonical-json.ts";
 import type { LedgerContext } from "./context.ts";
 import { NewStandingRule, type StandingRuleRecord, parseInput } from "./schemas.ts";
 

@@ -1,6 +1,7 @@
 // Turns validated policy files into a Policy: rules with their globs compiled once, defaults
 // merged, approval settings resolved, rules indexed by command name, and the policy hash.
-import { canonicalJson, sha256Hex } from "./canonical.ts";
+import { hash as digest } from "node:crypto";
+import { canonicalJson } from "../canonical-json.ts";
 import { parseDuration } from "./duration.ts";
 import { type CompiledGlob, compileGlob, compileGlobList, type GlobList, GlobSyntaxError, type GlobToken, pathAlternatives } from "./glob.ts";
 import {
@@ -128,7 +129,9 @@ export function compilePolicy(files: SourceFile[]): Policy {
       rules.push(compileRule(spec, file.name, rules.length, label, defaultsSpec));
     });
   }
-  const hash = sha256Hex(canonicalJson({ version: 1, defaults: defaultsSpec, rules: files.flatMap((f) => f.data.rules) }));
+  // Over what the rules mean, not their YAML formatting or comments; the ledger's encoding, so the
+  // hash in a `policy.load` audit entry can be recomputed the same way as the entry's own.
+  const hash = digest("sha256", canonicalJson({ version: 1, defaults: defaultsSpec, rules: files.flatMap((f) => f.data.rules) }));
   return { rules, defaults, hash, files: files.map((f) => f.name), cache: { byTool: new Map(), byHead: new Map() } };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { genesisHash } from "../../src/ledger/audit-chain.ts";
-import { canonicalJson } from "../../src/ledger/canonical-json.ts";
+import { canonicalJson } from "../../src/canonical-json.ts";
 import { type Ledger, LedgerInputError, parseAnchors } from "../../src/ledger/ledger.ts";
 import { approvedRequest, chainEntries, dropGuards, newRequest, newVote, openTestLedger, populatedLedger, recomputeChain } from "./fixtures.ts";
 

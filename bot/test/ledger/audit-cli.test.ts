@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { canonicalJson } from "../../src/ledger/canonical-json.ts";
+import { canonicalJson } from "../../src/canonical-json.ts";
 import { defaultMinEntries } from "../../src/ledger/verify-parallel.ts";
 import { approvedRequest, okResult, openTestLedger, tempDir } from "./fixtures.ts";
 

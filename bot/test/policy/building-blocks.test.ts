@@ -1,7 +1,7 @@
 // The pieces under evaluate(): globs and their intersection, bash word values, hidden
 // characters, durations and canonical JSON. One assertion per behaviour that a rule relies on.
 import { describe, expect, it } from "vitest";
-import { canonicalJson } from "../../src/policy/canonical.ts";
+import { canonicalJson } from "../../src/canonical-json.ts";
 import { findForbiddenChar, makeVisible } from "../../src/policy/control-chars.ts";
 import { formatDuration, parseDuration } from "../../src/policy/duration.ts";
 import { compileGlob, globCovers, globsIntersect, parseGlob, pathAlternatives, shellGlobAlternatives } from "../../src/policy/glob.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CanonicalJsonError, canonicalJson } from "../../src/ledger/canonical-json.ts";
+import { CanonicalJsonError, canonicalJson } from "../src/canonical-json.ts";
 
 describe("canonicalJson", () => {
   it("sorts keys at every depth and writes no whitespace", () => {
