@@ -50,7 +50,7 @@ export function getExecution(ctx: LedgerContext, requestId: string): ExecutionRe
  * so of any number of callers (in any number of processes) at most one ever gets `ok: true`. */
 export function claimExecution(ctx: LedgerContext, id: string, actor: string): ClaimOutcome {
   return ctx.write((): ClaimOutcome => {
-    const req = ctx.sql(`SELECT state, expires_at, content_hash FROM ${REQUESTS_WITH_STATE} WHERE id = ?`).get(id) as
+    const req = ctx.sql(`SELECT state, requests.expires_at, content_hash FROM ${REQUESTS_WITH_STATE} WHERE id = ?`).get(id) as
       | { state: RequestState; expires_at: number; content_hash: string }
       | undefined;
     if (!req) return { ok: false, reason: "unknown_request", state: null };

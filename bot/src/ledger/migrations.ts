@@ -206,18 +206,21 @@ BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: requests.code (another pend
 // A request's state moves to a narrow table of its own; the request row becomes wholly immutable
 // but for its prompt event. A decision used to rewrite the whole request row (every column, and
 // every column again for the state-machine trigger's OLD and NEW); it now rewrites a short row in
-// a small b-tree: measured 4-5 µs less CPU per decision beside the old schema in one process. A
-// request gets its state row, pending, when it is inserted, and the uniqueness of pending codes is
-// checked there.
+// a small b-tree: measured 4-5 µs less CPU per decision beside the old schema in one process. The
+// row carries a copy of the request's expiry, which an approval compares against, so an approval
+// reads no other b-tree (2 µs). A request gets its state row, pending, when it is inserted, and
+// the uniqueness of pending codes is checked there.
 const v4 = `
 CREATE TABLE request_states (
   request_id       TEXT PRIMARY KEY REFERENCES requests (id),
   state            TEXT NOT NULL CHECK (state IN (
                      'pending', 'approved', 'denied', 'expired', 'cancelled', 'dispatching',
                      'running', 'succeeded', 'failed', 'timed_out', 'unknown')),
-  state_changed_at INTEGER NOT NULL
+  state_changed_at INTEGER NOT NULL,
+  expires_at       INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
-INSERT INTO request_states (request_id, state, state_changed_at) SELECT id, state, state_changed_at FROM requests;
+INSERT INTO request_states (request_id, state, state_changed_at, expires_at)
+  SELECT id, state, state_changed_at, expires_at FROM requests;
 
 DROP TRIGGER requests_state_machine;
 DROP TRIGGER requests_pending_code_unique;
@@ -234,7 +237,9 @@ WHEN EXISTS (SELECT 1 FROM requests r JOIN request_states s ON s.request_id = r.
 BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: requests.code (another pending request has this code)'); END;
 
 CREATE TRIGGER requests_start_pending AFTER INSERT ON requests
-BEGIN INSERT INTO request_states (request_id, state, state_changed_at) VALUES (NEW.id, 'pending', NEW.created_at); END;
+BEGIN
+  INSERT INTO request_states (request_id, state, state_changed_at, expires_at) VALUES (NEW.id, 'pending', NEW.created_at, NEW.expires_at);
+END;
 
 CREATE TRIGGER request_states_machine BEFORE UPDATE OF state ON request_states
 WHEN NEW.state IS NOT OLD.state AND NOT (CASE OLD.state
@@ -245,8 +250,8 @@ WHEN NEW.state IS NOT OLD.state AND NOT (CASE OLD.state
   ELSE 0 END)
 BEGIN SELECT RAISE(ABORT, 'illegal request state transition'); END;
 
-CREATE TRIGGER request_states_key_fixed BEFORE UPDATE OF request_id ON request_states
-BEGIN SELECT RAISE(ABORT, 'a request state belongs to its request for good'); END;
+CREATE TRIGGER request_states_fixed BEFORE UPDATE OF request_id, expires_at ON request_states
+BEGIN SELECT RAISE(ABORT, 'a request state belongs to its request and its expiry for good'); END;
 
 CREATE TRIGGER request_states_no_delete BEFORE DELETE ON request_states
 BEGIN SELECT RAISE(ABORT, 'approval requests are never deleted'); END;

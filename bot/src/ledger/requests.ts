@@ -191,8 +191,8 @@ export function transition(ctx: LedgerContext, id: string, from: RequestState, t
     const swapped =
       to === "approved"
         ? ctx
-            .sql("UPDATE request_states SET state = ?, state_changed_at = ? WHERE request_id = ? AND state = ? AND (SELECT expires_at FROM requests WHERE id = ?) > ?")
-            .run(to, at, id, from, id, at).changes === 1
+            .sql("UPDATE request_states SET state = ?, state_changed_at = ? WHERE request_id = ? AND state = ? AND expires_at > ?")
+            .run(to, at, id, from, at).changes === 1
         : swapState(ctx, id, from, to, at);
     if (!swapped) return false;
     ctx.audit(actor, "request.update", { detail, from, requestId: id, to });
@@ -204,7 +204,7 @@ export function transition(ctx: LedgerContext, id: string, from: RequestState, t
 export function expireDue(ctx: LedgerContext, actor: string): ApprovalRequest[] {
   return ctx.write(() => {
     const at = ctx.now();
-    const due = ctx.sql(`SELECT id FROM ${REQUESTS_WITH_STATE} WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, requests.rowid`).all(at) as { id: string }[];
+    const due = ctx.sql(`SELECT id FROM ${REQUESTS_WITH_STATE} WHERE state = 'pending' AND requests.expires_at <= ? ORDER BY requests.expires_at, requests.rowid`).all(at) as { id: string }[];
     const expired: ApprovalRequest[] = [];
     for (const { id } of due) {
       if (!swapState(ctx, id, "pending", "expired", at)) continue;

@@ -91,7 +91,7 @@ export function recordVote(ctx: LedgerContext, input: NewVote): VoteOutcome {
   const v = parseInput(NewVote, input, "recordVote");
   return ctx.write((): VoteOutcome => {
     if (ctx.sql("SELECT 1 FROM votes WHERE event_id = ?").get(v.eventId)) return { counted: false, reason: "duplicate_event", state: null };
-    const req = ctx.sql(`SELECT state, expires_at, room, content_hash FROM ${REQUESTS_WITH_STATE} WHERE id = ?`).get(v.requestId) as VoteTarget | undefined;
+    const req = ctx.sql(`SELECT state, requests.expires_at, room, content_hash FROM ${REQUESTS_WITH_STATE} WHERE id = ?`).get(v.requestId) as VoteTarget | undefined;
     if (!req) return { counted: false, reason: "unknown_request", state: null };
     const receivedAt = ctx.now();
     const refusal = refusalFor(ctx, v, req, receivedAt);
