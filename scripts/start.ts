@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { ensureAccount, exemptBot } from "./lib/accounts.ts";
+import { botBundleIsFresh, botNodeArgs, buildBotBundle } from "./lib/bot-bundle.ts";
 import { portInUse, repoRoot, startHomeserver, type RunningHomeserver } from "./lib/homeserver.ts";
 import { spawnService, Supervisor, type SpawnedService } from "./lib/supervisor.ts";
 
@@ -149,12 +150,7 @@ function startBot(hs: RunningHomeserver, botUserId: string, operatorUserId: stri
     POCKETCODER_ALLOWED_USERS: mergedList(operatorUserId, process.env.POCKETCODER_ALLOWED_USERS),
     POCKETCODER_OPERATOR: process.env.POCKETCODER_OPERATOR ?? operatorUserId,
   };
-  const service = spawnService(
-    "bot",
-    process.execPath,
-    ["--import", "tsx", "--import", "./bot/src/polyfill.ts", "bot/src/main.ts"],
-    { cwd: repoRoot, env, stdio: ["ignore", "inherit", "pipe"] },
-  );
+  const service = spawnService("bot", process.execPath, botNodeArgs(), { cwd: repoRoot, env, stdio: ["ignore", "inherit", "pipe"] });
   return { service, ready: watchLog(service, '"msg":"ready"') };
 }
 
@@ -188,6 +184,10 @@ async function main(): Promise<number> {
   await mkdir(secretsDir, { recursive: true, mode: 0o700 });
   await chmod(secretsDir, 0o700);
   await refuseTakenPort(port, hsDir);
+  if (!botBundleIsFresh()) {
+    say("building the bot (.cache/bot-bundle)");
+    await buildBotBundle();
+  }
 
   const supervisor = new Supervisor(say);
   say(`starting Synapse on 127.0.0.1:${port} (data: ${hsDir})`);

@@ -1,16 +1,13 @@
-// The bot as a separate process, as it runs in production: `node --import tsx --import polyfill
-// bot/src/main.ts` with its configuration in the environment. Tests start it, wait for its
-// `ready` line, and stop it (SIGTERM) or kill it (SIGKILL).
+// The bot as a separate process, as it runs in production: node running its bundle (built first
+// when missing or stale; scripts/lib/bot-bundle.ts) with its configuration in the environment.
+// Tests start it, wait for its `ready` line, and stop it (SIGTERM) or kill it (SIGKILL).
 import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { botNodeArgs, ensureBotBundle } from "../../scripts/lib/bot-bundle.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const mainPath = join(repoRoot, "bot/src/main.ts");
-const polyfillUrl = pathToFileURL(join(repoRoot, "bot/src/polyfill.ts")).href;
-const tsxUrl = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
 export interface BotEnvOptions {
   homeserverUrl: string;
@@ -46,9 +43,10 @@ export interface SpawnOptions {
   gid?: number;
 }
 
-/** Spawns bot/src/main.ts with exactly `env`. */
+/** Spawns the bot with exactly `env`. */
 export function spawnBot(env: NodeJS.ProcessEnv, opts: SpawnOptions = {}): ChildProcess {
-  return spawn(process.execPath, ["--import", tsxUrl, "--import", polyfillUrl, mainPath], {
+  ensureBotBundle();
+  return spawn(process.execPath, botNodeArgs(), {
     cwd: opts.cwd ?? (env.POCKETCODER_DATA_DIR ? dirname(env.POCKETCODER_DATA_DIR) : repoRoot),
     env,
     stdio: ["ignore", "pipe", "pipe"],
