@@ -15,6 +15,7 @@ import { LogFollower } from "./log-follower.ts";
 import type { Logger } from "./log.ts";
 import { MarkerScanner } from "./marker-scanner.ts";
 import { PaneDisplay } from "./pane-display.ts";
+import { openRegularFile } from "./regular-file.ts";
 import { foregroundGroup } from "./proc-stat.ts";
 import type { CancelStep, ExecResult, ExecStarted, ExecStatus, RefusalReason } from "./protocol.ts";
 import { TerminalText } from "./terminal-text.ts";
@@ -430,12 +431,8 @@ export class ExecRun {
     const path = ended ? this.outcome?.logPath : this.record?.outPath;
     const upTo = ended ? (this.outcome?.outputBytes ?? 0) : this.rawBytes;
     if (!path || upTo === 0) return;
-    let fd: number;
-    try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch {
-      return;
-    }
+    const fd = openRegularFile(path);
+    if (fd === null) return;
     const t = new TerminalText();
     let at = 0;
     const send = (text: Buffer) => {

@@ -2,7 +2,7 @@
 // the bearer token. The shim's exec route needs no token: the grant is the authority (a request
 // without a matching grant runs nothing), which keeps the bot's token out of the agent's environment.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { existsSync, chmodSync, closeSync, constants, createReadStream, fstatSync, openSync, unlinkSync } from "node:fs";
+import { existsSync, chmodSync, closeSync, createReadStream, fstatSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import type { z } from "zod";
@@ -24,6 +24,7 @@ import {
   type RunnerEvent,
 } from "./protocol.ts";
 import { RunnerError, type Runner } from "./runner.ts";
+import { openRegularFile } from "./regular-file.ts";
 
 export type ListenAddress = { kind: "unix"; path: string; mode: number } | { kind: "tcp"; host: string; port: number };
 
@@ -162,19 +163,6 @@ class HttpExecSink implements ExecSink {
   }
 }
 
-/** The sandbox can write where output files start out: refuse symlinks and anything but a regular file. */
-function openRegular(path: string): number | null {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return null;
-  }
-  if (fstatSync(fd).isFile()) return fd;
-  closeSync(fd);
-  return null;
-}
-
 export function createApi(runner: Runner, token: string, log: Logger): Server {
   const authorize = tokenChecker(token);
 
@@ -258,7 +246,7 @@ export function createApi(runner: Runner, token: string, log: Logger): Server {
       }
       // while it runs, the output so far; once finished, exactly the bytes its outputSha256 covers
       const path = record.result ? record.result.logPath : record.outPath;
-      const fd = path ? openRegular(path) : null;
+      const fd = path ? openRegularFile(path) : null;
       if (fd === null) throw new HttpError("not_found", `the output log of ${record.execId} is gone`);
       const size = record.result ? record.result.outputBytes : fstatSync(fd).size;
       res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size, "cache-control": "no-store" });

@@ -1,7 +1,8 @@
 // Follows a growing file (a pane's pipe-pane log, a command's output file) from a byte offset:
 // inotify wakes it, a slow poll backs that up, and each wake-up reads to the current end of the file,
 // or to a limit once one is set. A reader that cannot keep up pauses it.
-import { closeSync, constants, fstatSync, openSync, readSync, watch, type FSWatcher } from "node:fs";
+import { closeSync, fstatSync, readSync, watch, type FSWatcher } from "node:fs";
+import { openRegularFile } from "./regular-file.ts";
 
 const chunkBytes = 1 << 20;
 /** Bytes read per turn of the event loop, so a flood of output cannot starve the HTTP server. */
@@ -29,11 +30,9 @@ export class LogFollower {
     private readonly onData: (bytes: Buffer) => void,
     pollMs: number,
   ) {
-    this.fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    if (!fstatSync(this.fd).isFile()) {
-      closeSync(this.fd);
-      throw new Error(`${path} is not a regular file`);
-    }
+    const fd = openRegularFile(path);
+    if (fd === null) throw new Error(`${path} is missing or not a regular file`);
+    this.fd = fd;
     this.watcher = watch(path, () => this.schedule());
     this.watcher.on("error", () => {});
     this.timer = setInterval(() => this.schedule(), pollMs);

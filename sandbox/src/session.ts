@@ -84,9 +84,13 @@ export class AgentSession {
     return join(this.deps.logsDir, `${this.tmuxName}.log`);
   }
 
-  /** Named by the pane's number, which survives respawns and is all the shell is told. */
+  /** The pane's id without its `%`: it survives respawns, names the pane's FIFO and is all the shell is told. */
+  private get paneNumber(): string {
+    return this.paneId.replace(/^%/, "");
+  }
+
   private get ackPath(): string {
-    return join(this.deps.acksDir, this.paneId.replace(/^%/, ""));
+    return join(this.deps.acksDir, this.paneNumber);
   }
 
   get queued(): number {
@@ -257,7 +261,7 @@ export class AgentSession {
       timer = setTimeout(() => reject(new Error("the shell did not start")), this.deps.readyTimeoutMs);
     });
     try {
-      await this.deps.tmux.typeLine(this.paneId, ` __pc_hello ${nonce} ${this.paneId.replace(/^%/, "")}`);
+      await this.deps.tmux.typeLine(this.paneId, ` __pc_hello ${nonce} ${this.paneNumber}`);
       await seen;
     } catch (e) {
       const screen = await this.deps.tmux.capture(this.paneId).catch(() => "");

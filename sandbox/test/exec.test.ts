@@ -3,7 +3,7 @@
 // sandbox around the pane.
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, readFileSync, statSync } from "node:fs";
+import { createReadStream, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nextCall, startTestRunner, type TestRunner } from "./harness.ts";
@@ -158,6 +158,15 @@ describe("exec", () => {
     expect(next.text).toBe("next\n");
     expect((await t.client.execLog(first.result.execId)).toString()).toBe("early\n");
     expect(first.result.outputSha256).toBe(createHash("sha256").update("early\n").digest("hex"));
+  });
+
+  it("never follows a symlink a command put in place of its output file: the log is refused, not the link's target", async () => {
+    const secret = join(t.dir, "runner-only.txt");
+    writeFileSync(secret, "runner secret\n", { mode: 0o600 });
+    const r = await t.run(S, `echo before; rm -f "$__pc_spool/$__pc_id.out"; ln -s ${secret} "$__pc_spool/$__pc_id.out"; echo after`);
+    expect(r.result).toMatchObject({ status: "exited", exitCode: 0 });
+    expect(r.text).toBe("before\nafter\n");
+    await expect(t.client.execLog(r.result.execId)).rejects.toMatchObject({ status: 404 });
   });
 
   it("carries on after a command pointed the shell's stdout and stderr elsewhere or closed them", async () => {

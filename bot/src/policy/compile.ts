@@ -129,8 +129,8 @@ export function compilePolicy(files: SourceFile[]): Policy {
       rules.push(compileRule(spec, file.name, rules.length, label, defaultsSpec));
     });
   }
-  // Over what the rules mean, not their YAML formatting or comments; the ledger's encoding, so the
-  // hash in a `policy.load` audit entry can be recomputed the same way as the entry's own.
+  // Over what the rules mean, not their YAML formatting or comments; the audit chain's encoding, so
+  // the hash in a `policy.load` entry is recomputed the same way as the entry's own.
   const hash = digest("sha256", canonicalJson({ version: 1, defaults: defaultsSpec, rules: files.flatMap((f) => f.data.rules) }));
   return { rules, defaults, hash, files: files.map((f) => f.name), cache: { byTool: new Map(), byHead: new Map() } };
 }
