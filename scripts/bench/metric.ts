@@ -11,7 +11,8 @@ export interface Metric {
   value: number;
   unit: string;
   baseline: number | null;
-  target: Target;
+  /** null for a reference figure, printed to put a target's figure in context. */
+  target: Target | null;
 }
 
 export interface Bench {
@@ -24,14 +25,16 @@ export function ratioOf(m: Metric): number | null {
   return m.baseline === null || m.baseline === 0 ? null : m.value / m.baseline;
 }
 
-export function targetMet(m: Metric): boolean {
+/** null when the metric has no target. */
+export function targetMet(m: Metric): boolean | null {
+  if (m.target === null) return null;
   const subject = m.target.on === "value" ? m.value : ratioOf(m);
   if (subject === null) return false;
   return m.target.op === "<=" ? subject <= m.target.limit : subject >= m.target.limit;
 }
 
-export function targetText(t: Target): string {
-  return `${t.on} ${t.op} ${t.limit}`;
+export function targetText(t: Target | null): string | null {
+  return t === null ? null : `${t.on} ${t.op} ${t.limit}`;
 }
 
 /** Percentile of an unsorted sample (nearest rank). */

@@ -48,12 +48,13 @@ async function main(): Promise<number> {
     for (const m of await bench.run()) {
       const ratio = ratioOf(m);
       const met = targetMet(m);
-      allMet &&= met;
+      allMet &&= met !== false;
       if (json) {
         console.log(JSON.stringify({ name: m.name, value: m.value, unit: m.unit, baseline: m.baseline, ratio, target: targetText(m.target), met }));
       } else {
         const base = m.baseline === null ? "" : `  baseline ${m.baseline.toFixed(3)} ${m.unit}  ratio ${ratio?.toFixed(3)}`;
-        console.log(`  ${m.name}: ${m.value.toFixed(3)} ${m.unit}${base}  target ${targetText(m.target)}  ${met ? "met" : "NOT MET"}`);
+        const verdict = met === null ? "reference, no target" : `target ${targetText(m.target)}  ${met ? "met" : "NOT MET"}`;
+        console.log(`  ${m.name}: ${m.value.toFixed(3)} ${m.unit}${base}  ${verdict}`);
       }
     }
   }
