@@ -36,10 +36,16 @@ export interface Tally {
   alwaysBy: string[];
 }
 
-export function eligibility(spec: ApprovalSpec, input: Pick<TallyInput, "requester" | "botUserId" | "room">, voter: string): string | null {
+/** Why this vote does not count, or null when it does. The requester may always deny their own
+ * request (notes R17: the requester can cancel); self-approval only limits approving it. */
+export function eligibility(spec: ApprovalSpec, input: Pick<TallyInput, "requester" | "botUserId" | "room">, vote: Pick<Vote, "voter" | "decision">): string | null {
+  const { voter } = vote;
   if (voter === input.botUserId) return "the bot never votes";
   if (!input.room.isJoined(voter)) return "not a member of the room";
-  if (voter === input.requester && !spec.selfApproval) return "the requester may not approve their own request";
+  if (voter === input.requester) {
+    if (vote.decision === "deny") return null;
+    if (!spec.selfApproval) return "the requester may not approve their own request";
+  }
   const listed = spec.users?.includes(voter) ?? false;
   const powerful = spec.minPowerLevel !== undefined && input.room.powerLevel(voter) >= spec.minPowerLevel;
   const anyPowerLevel = spec.minPowerLevel === undefined && spec.users === undefined;
@@ -55,7 +61,7 @@ export function tally(input: TallyInput): Tally {
   const alwaysBy = new Set<string>();
   const ignored: Tally["ignored"] = [];
   for (const vote of input.votes) {
-    const why = eligibility(spec, input, vote.voter) ?? strictness(spec, vote);
+    const why = eligibility(spec, input, vote) ?? strictness(spec, vote);
     if (why) {
       ignored.push({ voter: vote.voter, eventId: vote.eventId, why });
       continue;

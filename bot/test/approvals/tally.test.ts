@@ -27,6 +27,14 @@ describe("tally", () => {
     expect(t.ignored[0]?.why).toMatch(/requester/);
   });
 
+  it("the requester may deny their own request, whatever their power level or self-approval", () => {
+    const t = run(group, [vote("@owner:hs", "deny"), vote("@alice:hs"), vote("@bob:hs")]);
+    expect(t.outcome).toBe("denied");
+    expect(t.deniers).toEqual(["@owner:hs"]);
+    const low = tally({ spec: group, requester: "@low:hs", botUserId: "@bot:hs", votes: [vote("@low:hs", "deny")], room });
+    expect(low.outcome).toBe("denied");
+  });
+
   it("two distinct eligible approvers meet quorum 2", () => {
     expect(run(group, [vote("@alice:hs"), vote("@bob:hs")]).outcome).toBe("approved");
   });
