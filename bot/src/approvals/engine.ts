@@ -74,7 +74,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     const room = deps.roomState(req.room);
     const eligible = (u: string) =>
       u !== deps.botUserId &&
-      (spec.selfApproval || u !== req.requester) &&
+      (spec.selfApproval || (u !== req.requester && !spec.coRequesters?.includes(u))) &&
       ((spec.users?.includes(u) ?? false) ||
         (spec.minPowerLevel !== undefined && room.powerLevel(u) >= spec.minPowerLevel) ||
         (spec.users === undefined && spec.minPowerLevel === undefined));
@@ -347,6 +347,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
       { policy, standing, now: t },
     );
     const a = decision.approval;
+    const coRequesters = [...new Set(ctx.coRequesters ?? [])].filter((u) => u !== ctx.requester);
     const spec: ApprovalSpec = a
       ? {
           quorum: a.quorum,
@@ -354,6 +355,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
           strict: a.strict,
           ...(a.minPowerLevel !== undefined ? { minPowerLevel: a.minPowerLevel } : {}),
           ...(a.users ? { users: a.users } : {}),
+          ...(coRequesters.length > 0 ? { coRequesters } : {}),
         }
       : { quorum: 1, selfApproval: true, strict: false };
     let req: ApprovalRequest;

@@ -63,9 +63,11 @@ export interface PermissionContext {
   project: string;
   /** Absolute project directory (opencode's directory for the session). */
   directory: string;
-  /** The person whose message started or joined the turn. */
+  /** The person whose message most recently started or joined the turn. */
   requester: string;
   requesterDevice?: string | null;
+  /** Everyone else who spoke in the turn; they count as requesters too (ApprovalSpec.coRequesters). */
+  coRequesters?: readonly string[];
   /** The tool part of the call, when already seen (bash `workdir` comes from its input). */
   toolPart?: ToolPart;
 }

@@ -42,7 +42,8 @@ export function whoMayApprove(spec: ApprovalSpec): string {
   if (spec.users?.length) who.push(spec.users.join(", "));
   if (spec.minPowerLevel !== undefined) who.push(`anyone with power level ≥ ${spec.minPowerLevel}`);
   if (who.length === 0) who.push("any member of this room");
-  const self = spec.selfApproval ? "" : "; the requester's own vote does not count";
+  const others = spec.coRequesters?.length ? ` nor those of ${spec.coRequesters.join(", ")}, who also spoke in this turn` : "";
+  const self = spec.selfApproval ? "" : `; the requester's own vote does not count${others}`;
   const count = spec.quorum === 1 ? "1 approval" : `${spec.quorum} approvals from different people`;
   return `${count} from ${who.join(" or ")}${self}`;
 }

@@ -42,7 +42,7 @@ export function eligibility(spec: ApprovalSpec, input: Pick<TallyInput, "request
   const { voter } = vote;
   if (voter === input.botUserId) return "the bot never votes";
   if (!input.room.isJoined(voter)) return "not a member of the room";
-  if (voter === input.requester) {
+  if (voter === input.requester || spec.coRequesters?.includes(voter)) {
     if (vote.decision === "deny") return null;
     if (!spec.selfApproval) return "the requester may not approve their own request";
   }

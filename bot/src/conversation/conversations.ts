@@ -275,6 +275,7 @@ export class Conversations {
         directory,
         // After a restart nobody may have spoken in this turn yet: whoever bound the session asked for it.
         requester: turn.requester ?? rt.binding.boundBy,
+        coRequesters: turn.coRequesters,
         ...(toolPart ? { toolPart } : {}),
       });
     } catch (error) {

@@ -64,9 +64,16 @@ export class Turn {
   }
 
   /** The person whose message most recently started or joined the turn: the likeliest cause of
-   * what the agent asks next, so the one the approval engine treats as the requester. */
+   * what the agent asks next, so the one the approval engine names as the requester. */
   get requester(): string | undefined {
     return this.people.at(-1);
+  }
+
+  /** Everyone else who spoke in the turn: any of them may have caused what the agent asks, so none
+   * of them may approve it without self-approval. */
+  get coRequesters(): string[] {
+    const requester = this.requester;
+    return [...new Set(this.people)].filter((u) => u !== requester);
   }
 
   get done(): boolean {

@@ -45,6 +45,9 @@ export const ApprovalSpec = z.object({
   strict: z.boolean(),
   /** Eligible denials needed to deny; one when absent. */
   denyQuorum: z.number().int().min(1).max(100).optional(),
+  /** Others who spoke in the turn that asked for this. Any of them may have caused it, so they
+   * count as requesters: without self-approval their approvals do not count (notes R5). */
+  coRequesters: z.array(name()).max(100).optional(),
 });
 export type ApprovalSpec = z.infer<typeof ApprovalSpec>;
 

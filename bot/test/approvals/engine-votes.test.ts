@@ -49,6 +49,33 @@ describe("approval engine: group rule, quorum 2, no self-approval", () => {
     expect(h.messenger.latest(prompt)).toMatch(/Approved by @bob:hs, @carol:hs/);
   });
 
+  it("counts everyone who spoke in the turn as a requester: their ✅ is set aside, their ❌ denies", async () => {
+    const h = await harness();
+    h.room.joined.add("@carol:hs");
+    h.room.levels["@carol:hs"] = 50;
+    const p = bashPermission("deploy prod");
+    // Alice started the turn, the owner spoke last: either may have caused the command.
+    await h.engine.onPermissionAsked(p, context({ coRequesters: ["@alice:hs", OWNER] }));
+    const req = h.ledger.byPermission("ses_1", p.id)!;
+    const prompt = req.promptEventId!;
+    expect(req.approval.coRequesters).toEqual(["@alice:hs"]);
+    expect(h.messenger.prompts()[0]!.opts.mentions).not.toContain("@alice:hs");
+    expect(h.messenger.prompts()[0]!.markdown).toMatch(/nor those of @alice:hs, who also spoke in this turn/);
+
+    // Alice and Bob would meet the quorum of 2 were Alice not a requester too.
+    await react(h, prompt, "@alice:hs").done;
+    expect(h.messenger.thread(prompt).at(-1)!.markdown).toMatch(/requester may not approve their own request/);
+    await react(h, prompt, "@bob:hs").done;
+    expect(h.ledger.getRequest(req.id)!.state).toBe("pending");
+    expect(h.runner.grants).toHaveLength(0);
+
+    const again = bashPermission("deploy prod");
+    await h.engine.onPermissionAsked(again, context({ coRequesters: ["@alice:hs"] }));
+    const second = h.ledger.byPermission("ses_1", again.id)!;
+    await react(h, second.promptEventId!, "@alice:hs", "❌").done;
+    expect(h.ledger.getRequest(second.id)!.state).toBe("denied");
+  });
+
   it("reads power levels and membership at decision time, not when the request was made", async () => {
     const h = await harness();
     const { req, prompt } = await ask(h, "deploy staging");

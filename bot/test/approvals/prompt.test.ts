@@ -49,6 +49,10 @@ describe("approval prompt", () => {
     expect(whoMayApprove({ quorum: 2, selfApproval: false, strict: false })).toBe(
       "2 approvals from different people from any member of this room; the requester's own vote does not count",
     );
+    expect(whoMayApprove({ quorum: 1, selfApproval: false, strict: false, coRequesters: ["@bob:hs", "@carol:hs"] })).toBe(
+      "1 approval from any member of this room; the requester's own vote does not count nor those of @bob:hs, @carol:hs, who also spoke in this turn",
+    );
+    expect(whoMayApprove({ quorum: 1, selfApproval: true, strict: false, coRequesters: ["@bob:hs"] })).toBe("1 approval from any member of this room");
   });
 
   it("renders who decided and when", () => {

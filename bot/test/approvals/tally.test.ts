@@ -35,6 +35,15 @@ describe("tally", () => {
     expect(low.outcome).toBe("denied");
   });
 
+  it("co-requesters count as requesters: their approvals are set aside, their denials count", () => {
+    const spec: ApprovalSpec = { ...group, quorum: 1, coRequesters: ["@alice:hs"] };
+    const t = run(spec, [vote("@alice:hs"), vote("@bob:hs")]);
+    expect(t.approvers).toEqual(["@bob:hs"]);
+    expect(t.ignored[0]).toMatchObject({ voter: "@alice:hs", why: "the requester may not approve their own request" });
+    expect(run(spec, [vote("@alice:hs", "deny")]).outcome).toBe("denied");
+    expect(run({ ...spec, selfApproval: true }, [vote("@alice:hs")]).outcome).toBe("approved");
+  });
+
   it("two distinct eligible approvers meet quorum 2", () => {
     expect(run(group, [vote("@alice:hs"), vote("@bob:hs")]).outcome).toBe("approved");
   });

@@ -61,6 +61,9 @@ describe("a turn", () => {
     turn.addRequester("@alice:x");
     turn.addRequester("@bob:x");
     expect(turn.requester).toBe("@bob:x");
+    turn.addRequester("@alice:x");
+    turn.addRequester("@bob:x");
+    expect(turn.coRequesters).toEqual(["@alice:x"]);
     const part = { id: "p2", sessionID: s, messageID: "m1", type: "tool", tool: "bash", callID: "call_1", state: { status: "running", input: { command: "ls" } } };
     turn.apply(ev({ type: "message.part.updated", properties: { sessionID: s, part } }));
     expect(turn.toolPart("call_1")).toEqual(part);
