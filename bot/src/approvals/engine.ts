@@ -445,8 +445,15 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     if (!vote) return;
     const req = ledger.getRequest(vote.requestId);
     if (!req || req.room !== r.roomId) return;
-    const s = ledger.atomically(() => (ledger.withdrawVote(r.redacts, r.sender, r.eventId).withdrawn ? settle(req, r.sender) : null));
+    let refused: string | null = null;
+    const s = ledger.atomically(() => {
+      const out = ledger.withdrawVote(r.redacts, r.sender, r.eventId);
+      if (out.withdrawn) return settle(req, r.sender);
+      if (out.reason === "not_voter" && out.state === "pending") refused = vote.voter;
+      return null;
+    });
     if (s) await afterSettled(req, s);
+    if (refused) await note(req, `${r.sender} removed a vote of ${refused}; only its voter can withdraw it, so it still counts.`, [r.sender]);
   }
 
   // ── the end of a run ───────────────────────────────────────────────────────────────────────

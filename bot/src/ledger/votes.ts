@@ -14,7 +14,7 @@ export type VoteOutcome =
 
 export type WithdrawOutcome =
   | { withdrawn: true; vote: VoteRecord }
-  | { withdrawn: false; reason: "unknown_vote" | "already_withdrawn" | "not_pending"; state: RequestState | null };
+  | { withdrawn: false; reason: "unknown_vote" | "not_voter" | "already_withdrawn" | "not_pending"; state: RequestState | null };
 
 interface VoteRow {
   event_id: string;
@@ -140,12 +140,15 @@ export function recordVote(ctx: LedgerContext, input: NewVote): VoteOutcome {
   });
 }
 
-/** Withdraws a vote whose event was redacted, while its request is still pending (notes R12). */
+/** Withdraws a vote whose event its voter redacted, while its request is still pending (notes R12).
+ * A redaction by anyone else (a room moderator, a homeserver) leaves the vote standing: it was
+ * cast, and only its voter may take it back. */
 export function withdrawVote(ctx: LedgerContext, eventId: string, actor: string, redactionEventId: string | null = null): WithdrawOutcome {
   return ctx.write((): WithdrawOutcome => {
     const vote = getVote(ctx, eventId);
     if (!vote) return { withdrawn: false, reason: "unknown_vote", state: null };
     const { state } = ctx.sql("SELECT state FROM request_states WHERE request_id = ?").get(vote.requestId) as { state: RequestState };
+    if (actor !== vote.voter) return { withdrawn: false, reason: "not_voter", state };
     if (vote.withdrawn) return { withdrawn: false, reason: "already_withdrawn", state };
     if (state !== "pending") return { withdrawn: false, reason: "not_pending", state };
     const at = ctx.now();

@@ -36,6 +36,10 @@ describe("approval engine: group rule, quorum 2, no self-approval", () => {
     expect(h.ledger.getRequest(req.id)!.state).toBe("pending");
     expect(h.messenger.latest(prompt)).toMatch(/So far 1 of 2: @alice:hs/);
 
+    // A moderator's redaction does not withdraw Alice's vote; only she can.
+    await h.engine.onRedaction({ roomId: ROOM, eventId: "$redact0", sender: OWNER, redacts: alice.eventId });
+    expect(h.ledger.getVote(alice.eventId)!.withdrawn).toBeNull();
+    expect(h.messenger.thread(prompt).at(-1)!.markdown).toBe(`${OWNER} removed a vote of @alice:hs; only its voter can withdraw it, so it still counts.`);
     // Alice takes her ✅ back; Bob's alone is then not enough.
     await h.engine.onRedaction({ roomId: ROOM, eventId: "$redact1", sender: "@alice:hs", redacts: alice.eventId });
     expect(h.ledger.getVote(alice.eventId)!.withdrawn).toMatchObject({ by: "@alice:hs", redactionEventId: "$redact1" });

@@ -98,6 +98,16 @@ describe("withdrawing votes", () => {
     expect(t.ledger.tally(req.id).map((v) => v.eventId)).toEqual(["$again"]);
   });
 
+  it("leaves a vote standing when someone other than its voter redacts it", () => {
+    const t = openTestLedger();
+    const req = t.ledger.createRequest(newRequest());
+    t.ledger.recordVote(newVote(req.id, { eventId: "$react" }));
+    const head = t.ledger.head();
+    expect(t.ledger.withdrawVote("$react", "@moderator:example.org", "$redaction")).toEqual({ withdrawn: false, reason: "not_voter", state: "pending" });
+    expect(t.ledger.tally(req.id).map((v) => v.eventId)).toEqual(["$react"]);
+    expect(t.ledger.head()).toEqual(head);
+  });
+
   it("refuses to withdraw twice, unknown votes, and votes on decided requests", () => {
     const { ledger } = openTestLedger();
     const req = ledger.createRequest(newRequest());
