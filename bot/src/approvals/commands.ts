@@ -3,6 +3,7 @@
 // (encrypted, from a cross-signed device), which strict rules require.
 import { type Command, type CommandContext, defineCommand } from "../chat/command.ts";
 import type { ApprovalRequest, Ledger, StandingRuleRecord } from "../ledger/ledger.ts";
+import { maxVoteReasonChars } from "../ledger/schemas.ts";
 import type { VoteRefusal } from "../ledger/votes.ts";
 import type { RoomState, VoteAuth } from "./ports.ts";
 
@@ -61,6 +62,13 @@ function describe(code: string, decision: CastVote["decision"], r: VoteResult): 
   }
 }
 
+/** A denial must not be lost to its reason's form: cut to what the ledger keeps, and any lone
+ * surrogate (which the ledger refuses) replaced. */
+function fitReason(reason: string): string {
+  const whole = reason.toWellFormed();
+  return whole.length <= maxVoteReasonChars ? whole : `${whole.slice(0, maxVoteReasonChars - 1)}…`.toWellFormed();
+}
+
 function voteCommand(deps: CommandDeps, name: "approve" | "deny" | "always", usage: string, summary: string): Command {
   return defineCommand<string>({
     name,
@@ -73,7 +81,7 @@ function voteCommand(deps: CommandDeps, name: "approve" | "deny" | "always", usa
       if (!req || req.room !== ctx.roomId) return `No request in this room has the code \`${code.toUpperCase()}\`.`;
       const eventId = eventIdOf(ctx);
       const auth = await deps.voteAuth(ctx.roomId, eventId);
-      const reason = name === "deny" && rest.length ? rest.join(" ") : null;
+      const reason = name === "deny" && rest.length ? fitReason(rest.join(" ")) : null;
       const decision = name;
       const result = await deps.vote(req, {
         eventId,

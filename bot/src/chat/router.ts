@@ -52,7 +52,14 @@ export function createRouter(deps: RouterDeps): Router {
         now,
         commands: infos,
       };
-      const result = await command.execute(ctx);
+      let result: unknown;
+      try {
+        result = await command.execute(ctx);
+      } catch (error) {
+        // The sender learns at once that the command did not go through; the caller still logs it.
+        await deps.reply(message, `⚠ \`!${command.name}\` failed: ${error instanceof Error ? error.message : String(error)}`);
+        throw error;
+      }
       await deps.reply(message, command.render(result));
     },
   };

@@ -24,6 +24,8 @@ const text = (max: number) =>
     .max(max)
     .refine((s) => !loneSurrogate.test(s), "must be well-formed Unicode");
 const name = (max = 512) => text(max).min(1, "must not be empty");
+/** The longest reason a vote keeps; `!deny` fits longer ones to it rather than lose the denial. */
+export const maxVoteReasonChars = 4096;
 export const AuditActor = name();
 export const AuditEventName = z
   .string()
@@ -125,7 +127,7 @@ export const NewVote = z.object({
   /** It decrypted as sent from a device cross-signed by its owner. */
   verifiedDevice: z.boolean(),
   decision: VoteDecision,
-  reason: text(4096).nullable().default(null),
+  reason: text(maxVoteReasonChars).nullable().default(null),
   /** The event's origin_server_ts: recorded, never used for expiry. */
   originTs: ms,
 });

@@ -153,6 +153,24 @@ describe("approval engine: asking", () => {
     expect(late).toMatch(/Too late: `.*` is already denied/);
   });
 
+  it("!deny with a reason too long for the ledger, or with a lone surrogate, still denies", async () => {
+    const h = await harness();
+    const p = bashPermission("make clean");
+    await h.engine.onPermissionAsked(p, context());
+    const req = h.ledger.byPermission("ses_1", p.id)!;
+    expect(await runCommand(h, "deny", `${req.code} ${"no ".repeat(3000)}\uD800`, "@alice:hs")).toMatch(/Denied/);
+    expect(h.ledger.getRequest(req.id)!.state).toBe("denied");
+    const [vote] = h.ledger.listVotes(req.id);
+    expect(vote!.reason).toHaveLength(4096);
+    expect(vote!.reason!.endsWith("no …")).toBe(true);
+
+    const q = bashPermission("make clean");
+    await h.engine.onPermissionAsked(q, context());
+    const other = h.ledger.byPermission("ses_1", q.id)!;
+    await runCommand(h, "deny", `${other.code} bad \uDC00 idea`, "@alice:hs");
+    expect(h.ledger.listVotes(other.id)[0]!.reason).toBe("bad \uFFFD idea");
+  });
+
   it("expires on the bot's clock: rejected as expired, never granted, prompt edited", async () => {
     const h = await harness();
     await h.engine.start();

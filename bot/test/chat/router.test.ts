@@ -67,6 +67,22 @@ describe("router", () => {
     expect(replies[1]).toContain("`!help`");
   });
 
+  it("tells the sender when a command fails, and still reports the failure to the caller", async () => {
+    const replies: string[] = [];
+    const broken = defineCommand<string>({
+      name: "broken",
+      usage: "!broken",
+      summary: "fails",
+      execute: () => {
+        throw new Error("the ledger is read-only");
+      },
+      render: (t) => t,
+    });
+    const router = createRouter({ commands: [broken], reply: async (_m, md) => void replies.push(md), chat: async () => undefined });
+    await expect(router.route(message("!broken"))).rejects.toThrow("the ledger is read-only");
+    expect(replies).toEqual(["⚠ `!broken` failed: the ledger is read-only"]);
+  });
+
   it("names an unknown command and points to !help", async () => {
     const { router, replies, chats } = harness();
     await router.route(message("!frobnicate now"));
