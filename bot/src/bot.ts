@@ -12,7 +12,8 @@ import { startMatrix, type MatrixRuntime } from "./matrix/matrix-runtime.ts";
 /** A text message worth routing, or null (edits, notices, other bots' m.notice, non-text). */
 export function toIncomingMessage(event: MatrixEvent, room: Room): IncomingMessage | null {
   if (event.getType() !== EventType.RoomMessage) return null;
-  const content = event.getContent();
+  // As sent: an edit the client already applied must not change a vote or a prompt (notes R12).
+  const content = event.getOriginalContent();
   if (content.msgtype !== MsgType.Text || typeof content.body !== "string") return null;
   if (event.getRelation()?.rel_type === RelationType.Replace) return null;
   const eventId = event.getId();
@@ -22,10 +23,17 @@ export function toIncomingMessage(event: MatrixEvent, room: Room): IncomingMessa
     roomId: room.roomId,
     eventId,
     sender,
-    body: content.body,
+    body: event.replyEventId ? withoutReplyFallback(content.body) : content.body,
     sentAt: event.getTs(),
     ...(event.threadRootId ? { threadRoot: event.threadRootId } : {}),
   };
+}
+
+/** Older clients start a reply's body with the message replied to, quoted in "> " lines, and a
+ * blank line (the reply fallback); what was said, a command or chat, follows it. */
+function withoutReplyFallback(body: string): string {
+  const quote = /^(?:>[^\n]*\n)+\n/.exec(body);
+  return quote ? body.slice(quote[0].length) : body;
 }
 
 export async function startBot(config: BotConfig, log: Logger): Promise<MatrixRuntime> {
