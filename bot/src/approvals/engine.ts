@@ -19,7 +19,8 @@ import type { PermissionRequest, ToolPart } from "../agent/events.ts";
 import type { PermissionReply } from "../agent/sessions.ts";
 import { type ApprovalRequest, type ApprovalSpec, type ExecutionResult, isTerminal } from "../ledger/ledger.ts";
 import { createLogger } from "../log.ts";
-import { evaluate } from "../policy/evaluate.ts";
+import { evaluate, type PolicyRequest } from "../policy/evaluate.ts";
+import { type StandingProposal, standingRuleFor } from "../policy/standing.ts";
 import * as toAgent from "./agent-messages.ts";
 import { approvalCommands, type CastVote, type VoteResult } from "./commands.ts";
 import type { ApprovalEngine, ApprovalEngineDeps, PermissionContext, ReactionInput, RedactionInput } from "./ports.ts";
@@ -27,7 +28,6 @@ import { type Decision, renderPromptState } from "./prompt-state.ts";
 import { ALWAYS, APPROVE, DENY } from "./prompt.ts";
 import { requestInput } from "./request-input.ts";
 import { ledgerResult, renderRefusal, renderResult } from "./result-report.ts";
-import { proposeStandingRule, standingRuleLifetimeMs } from "./standing-proposal.ts";
 import { type Tally, tally } from "./tally.ts";
 import { voteKey } from "./vote-keys.ts";
 
@@ -40,6 +40,10 @@ const maxInputChars = 1_000_000;
 /** After a bash tool call ends, how long to wait for the runner's own report before concluding it never ran. */
 const runnerReportGraceMs = 5_000;
 const maxMentions = 20;
+/** Room admins by Matrix convention; one asking for a standing rule suffices (notes R16). */
+const adminPowerLevel = 100;
+/** Project folders remembered for standing-rule proposals; the oldest are forgotten beyond this. */
+const maxRememberedWorkspaces = 1_000;
 const emptySha256 = createHash("sha256").update("").digest("hex");
 
 export type { ApprovalEngine, ApprovalEngineDeps } from "./ports.ts";
@@ -61,6 +65,8 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   const dispatches = new Map<string, Promise<void>>();
   /** Who decided, kept from the transition for rendering; after a restart read back from the ledger. */
   const decisions = new Map<string, Decision>();
+  /** The project folder each request was asked in (request id → folder), for `standingProposal`. */
+  const workspaces = new Map<string, string>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let runnerAbort: AbortController | undefined;
@@ -107,8 +113,20 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     return null;
   }
 
+  /** The standing rule 🔁 would make of this request, or why there is none: the policy decides
+   * (notes R16), and strict rules need an approval for every run. */
+  function standingProposal(req: ApprovalRequest): StandingProposal {
+    if (req.approval.strict) return { ok: false, reason: "No standing rule: this rule is strict, so each run needs its own approval." };
+    const policy = deps.policy.current();
+    // The project folder is not part of the stored request; without it (after a restart) every
+    // path counts as outside the project, which can refuse a rule but never widen one.
+    const workspace = workspaces.get(req.id);
+    const request: PolicyRequest = { tool: req.tool, command: req.input, cwd: req.cwd, room: req.room, project: req.project, requester: req.requester, ...(workspace ? { workspace } : {}) };
+    return standingRuleFor(request, evaluate(request, { policy }), { policy, now: now(), room: req.room, project: req.project });
+  }
+
   function alwaysPossible(req: ApprovalRequest): boolean {
-    return proposeStandingRule(req, deps.policy.current()).ok;
+    return standingProposal(req).ok;
   }
 
   function render(req: ApprovalRequest): string {
@@ -269,7 +287,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     if (s.outcome === "approved") {
       // Dispatch first: the prompt's edit (at the end of dispatch) is not on the way to the sandbox.
       await track(req.id, dispatch(s.request));
-      if (s.tally.alwaysBy.length) await makeStandingRule(s.request, s.tally.alwaysBy[0]!);
+      if (s.tally.alwaysBy.length) await makeStandingRule(s.request, s.tally.alwaysBy);
     } else if (s.outcome === "denied") {
       const denied = ledger.getRequest(req.id)!;
       await answer(denied, { reply: "reject", message: toAgent.deniedByPeople(denied, s.tally.deniers, decisionOf(denied)?.reason ?? null) });
@@ -278,19 +296,21 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     schedule();
   }
 
-  async function makeStandingRule(req: ApprovalRequest, by: string): Promise<void> {
-    const proposal = proposeStandingRule(req, deps.policy.current());
-    if (!proposal.ok) return note(req, `🔁 No standing rule: ${proposal.why}. This run was approved once.`);
-    const rule = ledger.createStandingRule({
-      tool: req.tool,
-      argvPrefix: proposal.argvPrefix,
-      room: req.room,
-      project: req.project,
-      createdBy: by,
-      sourceRequest: req.id,
-      expiresAt: now() + standingRuleLifetimeMs,
-    });
-    await note(req, `🔁 From now on \`${proposal.argvPrefix.join(" ")}\` runs without asking in this room for 24 h (rule \`${rule.id.slice(0, 8)}\`, set by ${by}; \`!revoke ${rule.id.slice(0, 8)}\` ends it).`);
+  /** A standing rule needs as many approvers asking for it as the request needed approvals, or a
+   * room admin (power level 100) among them (notes R16). */
+  async function makeStandingRule(req: ApprovalRequest, alwaysBy: string[]): Promise<void> {
+    const proposal = standingProposal(req);
+    if (!proposal.ok) return note(req, `🔁 ${proposal.reason} This run was approved once.`);
+    const room = deps.roomState(req.room);
+    const admin = alwaysBy.find((u) => room.powerLevel(u) >= adminPowerLevel);
+    if (!admin && alwaysBy.length < req.approval.quorum) {
+      const asked = `${alwaysBy.length} of the ${req.approval.quorum} approvers`;
+      return note(req, `🔁 No standing rule: ${asked} asked for one; it takes all ${req.approval.quorum}, or a room admin. This run was approved once.`);
+    }
+    const by = admin ?? alwaysBy.join(", ");
+    const { argvPrefix, expiresAt } = proposal.rule;
+    const rule = ledger.createStandingRule({ tool: req.tool, argvPrefix, room: req.room, project: req.project, createdBy: admin ?? alwaysBy[0]!, sourceRequest: req.id, expiresAt });
+    await note(req, `🔁 From now on \`${argvPrefix.join(" ")}\` runs without asking in this room for 24 h (rule \`${rule.id.slice(0, 8)}\`, set by ${by}; \`!revoke ${rule.id.slice(0, 8)}\` ends it).`);
   }
 
   async function castVote(req: ApprovalRequest, vote: CastVote): Promise<VoteResult> {
@@ -385,6 +405,8 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
       await reject(toAgent.unreviewable(`PocketCoder could not record the request (${error instanceof Error ? error.message : String(error)})`));
       return;
     }
+    workspaces.set(req.id, ctx.directory);
+    if (workspaces.size > maxRememberedWorkspaces) workspaces.delete(workspaces.keys().next().value!);
     log.info("permission", { requestId: req.id, tool: req.tool, decision: decision.decision, rule: decision.rule });
     if (decision.decision === "allow") {
       const claimed = ledger.atomically(() =>

@@ -50,6 +50,16 @@ rules:
     quorum: 2
     selfApproval: false
     approvers: { minPowerLevel: 50 }
+  - id: schema-two
+    decision: ask
+    risk: medium
+    command: ["make schema"]
+    quorum: 2
+    selfApproval: false
+  - id: no-force-push
+    decision: deny
+    risk: critical
+    command: ["git push * --force*"]
   - id: publish-strict
     decision: ask
     risk: medium

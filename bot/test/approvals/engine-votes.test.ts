@@ -171,6 +171,43 @@ describe("approval engine: standing rules", () => {
     expect(h.messenger.prompts()).toHaveLength(3);
   });
 
+  it("🔁 makes a rule only when as many approvers as the quorum ask for it, or a room admin does", async () => {
+    const h = await harness();
+    h.room.joined.add("@carol:hs");
+    h.room.levels["@carol:hs"] = 50;
+    const first = await ask(h, "make schema");
+    await react(h, first.prompt, "@alice:hs", "🔁").done;
+    await react(h, first.prompt, "@bob:hs").done;
+    expect(h.ledger.getRequest(first.req.id)!.state).toBe("dispatching");
+    expect(h.ledger.listStandingRules()).toHaveLength(0);
+    expect(h.messenger.thread(first.prompt).at(-1)!.markdown).toBe(
+      "🔁 No standing rule: 1 of the 2 approvers asked for one; it takes all 2, or a room admin. This run was approved once.",
+    );
+
+    const second = await ask(h, "make schema");
+    await react(h, second.prompt, "@alice:hs", "🔁").done;
+    await react(h, second.prompt, "@bob:hs", "🔁").done;
+    expect(h.ledger.listStandingRules()).toMatchObject([{ argvPrefix: ["make", "schema"], createdBy: "@alice:hs" }]);
+    expect(h.messenger.thread(second.prompt).at(-1)!.markdown).toMatch(/set by @alice:hs, @bob:hs;/);
+
+    const admin = await harness();
+    admin.room.levels["@alice:hs"] = 100;
+    const third = await ask(admin, "make schema");
+    await react(admin, third.prompt, "@alice:hs", "🔁").done;
+    await react(admin, third.prompt, "@bob:hs").done;
+    expect(admin.ledger.listStandingRules()).toMatchObject([{ argvPrefix: ["make", "schema"], createdBy: "@alice:hs" }]);
+  });
+
+  it("offers no 🔁 when a dangerous rule could match a longer command with the same words", async () => {
+    const h = await harness();
+    const { req, prompt } = await ask(h, "git push origin");
+    expect(h.messenger.sent.filter((s) => s.kind === "react").map((s) => s.kind === "react" && s.key)).toEqual(["✅", "❌"]);
+    await runCommand(h, "always", req.code, "@alice:hs");
+    expect(h.ledger.getRequest(req.id)!.state).toBe("dispatching");
+    expect(h.ledger.listStandingRules()).toHaveLength(0);
+    expect(h.messenger.thread(prompt).at(-1)!.markdown).toMatch(/`git push origin …` could also match the dangerous rule "no-force-push"/);
+  });
+
   it("!always on a high-risk request approves once and explains why no rule was made", async () => {
     const h = await harness();
     const { req, prompt } = await ask(h, "deploy prod");
@@ -180,7 +217,7 @@ describe("approval engine: standing rules", () => {
     await runCommand(h, "approve", req.code, "@bob:hs");
     expect(h.ledger.getRequest(req.id)!.state).toBe("dispatching");
     expect(h.ledger.listStandingRules()).toHaveLength(0);
-    expect(h.messenger.thread(prompt).at(-1)!.markdown).toMatch(/No standing rule: its risk is high/);
+    expect(h.messenger.thread(prompt).at(-1)!.markdown).toMatch(/No standing rule: it belongs to the dangerous class \(rule "deploy-four-eyes"\)/);
   });
 });
 
