@@ -27,9 +27,9 @@ const notVerified = (event: MatrixEvent | undefined, device: string | null = nul
   device,
 });
 
+/** The device whose session key decrypted the event. Not the `device_id` in its wire content,
+ * which the sender writes as they please and would put any device's name in the audit. */
 async function senderDevice(client: MatrixClient, event: MatrixEvent): Promise<string | null> {
-  const claimed = event.getWireContent()["device_id"];
-  if (typeof claimed === "string") return claimed;
   const key = event.getSenderKey();
   const sender = event.getSender();
   if (!key || !sender) return null;
