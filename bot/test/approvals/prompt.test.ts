@@ -24,6 +24,8 @@ describe("visible control characters", () => {
 
   it("fences with more backticks than the content holds", () => {
     expect(fenced("a ``` b")).toBe("````\na ``` b\n````");
+    // An agent's command of 400,000 backtick runs still gets its fence.
+    expect(fenced("` ".repeat(400_000) + "``").startsWith("```\n")).toBe(true);
   });
 });
 
