@@ -29,7 +29,8 @@ export function escapeHtml(s: string): string {
 /** A GFM table as aligned monospace text, since Element X drops table markup. */
 function tableAsText(token: Tokens.Table): string {
   const rows = [token.header.map((c) => c.text), ...token.rows.map((r) => r.map((c) => c.text))];
-  const widths = token.header.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  // Reduced, not Math.max(...cells): an agent's table of a few hundred thousand rows would overflow the stack.
+  const widths = token.header.map((_, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? "").length), 0));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ").trimEnd();
   return [line(rows[0]!), widths.map((w) => "-".repeat(w)).join("-|-"), ...rows.slice(1).map(line)].join("\n");
 }

@@ -24,6 +24,11 @@ describe("renderMarkdown", () => {
     expect(html("| a | bb |\n|---|---|\n| 1 | 2 |")).toBe("<pre><code>a | bb\n--|---\n1 | 2</code></pre>");
   });
 
+  it("renders a table of 200,000 rows without overflowing the stack", () => {
+    const md = `| n |\n|---|\n${"| 1 |\n".repeat(200_000)}`;
+    expect(html(md)!.startsWith("<pre><code>n\n-\n1\n1")).toBe(true);
+  });
+
   it("keeps code blocks with their language class and escapes them", () => {
     expect(html("```ts\nif (a < b) {}\n```")).toBe('<pre><code class="language-ts">if (a &lt; b) {}\n</code></pre>');
   });
