@@ -37,6 +37,10 @@ const grantLifetimeMs = 3_600_000;
 const autoDecisionWindowMs = 15 * 60_000;
 /** The ledger stores at most this much input; anything bigger cannot be reviewed in chat either. */
 const maxInputChars = 1_000_000;
+/** Commands and tool arguments are shown whole in a prompt, which must fit in one Matrix event
+ * (65,536 bytes, holding the text twice: plain and as HTML); diffs are shown in part. Longer ones
+ * are refused when they need a prompt, rather than wait unseen until they expire. */
+const maxShownInputChars = 24_000;
 /** After a bash tool call ends, how long to wait for the runner's own report before concluding it never ran. */
 const runnerReportGraceMs = 5_000;
 const maxMentions = 20;
@@ -345,11 +349,11 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     if (ledger.byPermission(permission.sessionID, permission.id)) return;
     const input = requestInput(permission, ctx.directory, ctx.toolPart);
     const reject = (message: string) => deps.agent.reply({ sessionId: permission.sessionID, permissionId: permission.id }, { reply: "reject", message }).catch(() => false);
-    if (input.input.length > maxInputChars) {
+    const tooLong = async () => {
       log.warn("permission too large to review", { sessionId: permission.sessionID, permissionId: permission.id, chars: input.input.length });
       await reject(toAgent.unreviewable(`the ${input.tool} call is ${input.input.length} characters long, too long to review in chat`));
-      return;
-    }
+    };
+    if (input.input.length > maxInputChars) return tooLong();
     const policy = deps.policy.current();
     const t = now();
     const standing = ledger.listStandingRules({ at: t, room: ctx.roomId, project: ctx.project });
@@ -366,6 +370,7 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
       },
       { policy, standing, now: t },
     );
+    if (decision.decision === "ask" && input.inputKind !== "diff" && input.input.length > maxShownInputChars) return tooLong();
     const a = decision.approval;
     const coRequesters = [...new Set(ctx.coRequesters ?? [])].filter((u) => u !== ctx.requester);
     const spec: ApprovalSpec = a

@@ -41,6 +41,16 @@ describe("approval engine: decisions", () => {
     expect(h.ledger.getExecution(req.id)).toMatchObject({ exitCode: 0, durationMs: 1234, outputBytes: 6 });
   });
 
+  it("a command too long for a prompt is refused at once with the reason, not left waiting unseen", async () => {
+    const h = await harness();
+    const p = bashPermission(`make docs ARGS='${"x".repeat(30_000)}'`);
+    await h.engine.onPermissionAsked(p, context());
+    const [reply] = h.agent.to(p.id);
+    expect(reply!.reply === "reject" && reply!.message).toMatch(/^Rejected: the bash call is 30017 characters long, too long to review in chat\. Nothing ran\./);
+    expect(h.messenger.prompts()).toHaveLength(0);
+    expect(h.ledger.byPermission("ses_1", p.id)).toBeNull();
+  });
+
   it("the grant names the cwd opencode resolves from the call's workdir", async () => {
     const h = await harness();
     const p = bashPermission("ls");
