@@ -25,7 +25,7 @@ import * as toAgent from "./agent-messages.ts";
 import { approvalCommands, type CastVote, type VoteResult } from "./commands.ts";
 import type { ApprovalEngine, ApprovalEngineDeps, PermissionContext, ReactionInput, RedactionInput } from "./ports.ts";
 import { type Decision, renderPromptState } from "./prompt-state.ts";
-import { ALWAYS, APPROVE, DENY } from "./prompt.ts";
+import { ALWAYS, APPROVE, DENY, diffFileName, diffPreview } from "./prompt.ts";
 import { requestInput } from "./request-input.ts";
 import { ledgerResult, renderRefusal, renderResult } from "./result-report.ts";
 import { type Tally, tally } from "./tally.ts";
@@ -184,6 +184,12 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
     const eventId = await messenger.sendMarkdown(req.room, text, { mentions });
     if (!ledger.setPromptEvent(req.id, eventId, deps.botUserId)) return;
     shown.set(req.id, text);
+    if (req.inputKind === "diff" && !diffPreview(req.input).whole) {
+      // The prompt shows part of the diff (R2: people see what they approve), so the whole goes beside it.
+      await messenger
+        .uploadFile(req.room, diffFileName(req.code), new TextEncoder().encode(req.input), "text/x-diff", { threadRoot: eventId })
+        .catch((error: unknown) => log.warn("attaching the whole diff failed", { requestId: req.id, error }));
+    }
     const keys = req.approval.strict ? [DENY] : [APPROVE, DENY, ...(alwaysPossible(req) ? [ALWAYS] : [])];
     for (const key of keys) await messenger.react(req.room, eventId, key).catch((error: unknown) => log.warn("pre-adding a reaction failed", { key, error }));
   }

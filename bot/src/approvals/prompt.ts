@@ -27,6 +27,22 @@ export const DENY = "❌";
 export const ALWAYS = "🔁";
 
 const DIFF_PREVIEW_LINES = 60;
+/** Also a cap on the preview's size, for diffs of a few very long lines. */
+const DIFF_PREVIEW_CHARS = 8_000;
+
+/** The part of a diff a prompt shows, and whether that is all of it (when not, the whole diff is
+ * attached in the prompt's thread as `diffFileName`). */
+export function diffPreview(diff: string): { text: string; whole: boolean; moreLines: number } {
+  const lines = diff.split("\n");
+  let text = lines.slice(0, DIFF_PREVIEW_LINES).join("\n");
+  if (text.length > DIFF_PREVIEW_CHARS) text = `${text.slice(0, DIFF_PREVIEW_CHARS)}…`;
+  const whole = text === diff;
+  return { text, whole, moreLines: whole ? 0 : lines.length - text.split("\n").length };
+}
+
+export function diffFileName(code: string): string {
+  return `${code}.diff`;
+}
 
 function clock(ms: number): string {
   return new Date(ms).toISOString().slice(11, 16) + " UTC";
@@ -50,11 +66,12 @@ export function whoMayApprove(spec: ApprovalSpec): string {
 
 function what(req: PromptRequest): string {
   if (req.command !== undefined) return fenced(visibleControlChars(req.command), req.tool === "bash" ? "sh" : "");
-  const lines = (req.diff ?? "").split("\n");
-  const preview = lines.slice(0, DIFF_PREVIEW_LINES).join("\n");
-  const more = lines.length > DIFF_PREVIEW_LINES ? `\n… ${lines.length - DIFF_PREVIEW_LINES} more lines` : "";
   const file = `file \`${visibleControlChars(req.path ?? "?")}\``;
-  return req.diff ? `${file}\n${fenced(visibleControlChars(preview), "diff")}${more}` : file;
+  if (!req.diff) return file;
+  const preview = diffPreview(req.diff);
+  const rest = preview.moreLines > 0 ? `${preview.moreLines} more lines` : "the rest";
+  const more = preview.whole ? "" : `\n… ${rest}: the whole diff is in the thread as \`${diffFileName(req.code)}\`; read it before you approve.`;
+  return `${file}\n${fenced(visibleControlChars(preview.text), "diff")}${more}`;
 }
 
 export function renderPrompt(req: PromptRequest, now: number): string {

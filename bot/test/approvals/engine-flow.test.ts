@@ -212,6 +212,22 @@ describe("approval engine: asking", () => {
     expect(h.messenger.thread(req.promptEventId!).at(-1)!.markdown).toMatch(/came after this request expired/);
   });
 
+  it("a long diff is previewed in the prompt and attached whole in its thread", async () => {
+    const h = await harness();
+    const body = Array.from({ length: 100 }, (_, i) => `+line ${i}`).join("\n");
+    const diff = `Index: /workspace/app/src/b.ts\n===\n--- /workspace/app/src/b.ts\n+++ /workspace/app/src/b.ts\n@@ -0,0 +1,100 @@\n${body}\n`;
+    const p = editPermission("src/b.ts", diff);
+    await h.engine.onPermissionAsked(p, context());
+    const req = h.ledger.byPermission("ses_1", p.id)!;
+    const prompt = h.messenger.prompts()[0]!;
+    expect(prompt.markdown).toContain("+line 54");
+    expect(prompt.markdown).not.toContain("+line 55");
+    expect(prompt.markdown).toContain(`… 46 more lines: the whole diff is in the thread as \`${req.code}.diff\`; read it before you approve.`);
+    const upload = h.messenger.sent.find((s) => s.kind === "upload")!;
+    expect(upload).toMatchObject({ name: `${req.code}.diff`, threadRoot: prompt.eventId });
+    expect(upload.kind === "upload" && Buffer.from(upload.bytes).toString()).toBe(diff);
+  });
+
   it("an edit shows file and diff, is answered once only after approval, and completes from the tool part", async () => {
     const h = await harness();
     const diff = "Index: /workspace/app/src/a.ts\n===\n--- /workspace/app/src/a.ts\n+++ /workspace/app/src/a.ts\n@@ -1 +1 @@\n-old\n+new\n";
@@ -223,6 +239,8 @@ describe("approval engine: asking", () => {
     expect(prompt.markdown).toContain("file `/workspace/app/src/a.ts`");
     expect(prompt.markdown).toContain("```diff\n");
     expect(prompt.markdown).toContain("+new");
+    expect(prompt.markdown).not.toContain("whole diff");
+    expect(h.messenger.sent.filter((s) => s.kind === "upload")).toEqual([]);
     expect(h.agent.replies).toHaveLength(0);
     await react(h, prompt.eventId, "@alice:hs").done;
     expect(h.agent.to(p.id)).toEqual([{ reply: "once" }]);

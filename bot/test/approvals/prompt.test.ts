@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { renderOutcome, renderPrompt, whoMayApprove, type PromptRequest } from "../../src/approvals/prompt.ts";
+import { diffPreview, renderOutcome, renderPrompt, whoMayApprove, type PromptRequest } from "../../src/approvals/prompt.ts";
 import { fenced, visibleControlChars } from "../../src/approvals/visible.ts";
 
 const base: PromptRequest = {
@@ -45,6 +45,15 @@ describe("approval prompt", () => {
 
   it("tells strict approvers that reactions do not count", () => {
     expect(renderPrompt({ ...base, spec: { ...base.spec, strict: true } }, now)).toMatch(/only an encrypted `!approve K7Q2XM`/);
+  });
+
+  it("previews a diff of a few very long lines by size as well as by lines", () => {
+    const diff = ["--- a", "+++ b", `+${"x".repeat(20_000)}`, "+end"].join("\n");
+    const preview = diffPreview(diff);
+    expect(preview.whole).toBe(false);
+    expect(preview.text).toHaveLength(8_001);
+    expect(preview.moreLines).toBe(1);
+    expect(diffPreview("--- a\n+++ b\n+short")).toEqual({ text: "--- a\n+++ b\n+short", whole: true, moreLines: 0 });
   });
 
   it("describes quorum and self-approval", () => {
