@@ -169,6 +169,13 @@ describe("exec", () => {
     await expect(t.client.execLog(r.result.execId)).rejects.toMatchObject({ status: 404 });
   });
 
+  it("does not hang on a named pipe a command put in place of its output file: the log is refused, the runner carries on", async () => {
+    const r = await t.run(S, `echo before; rm -f "$__pc_spool/$__pc_id.out"; mkfifo "$__pc_spool/$__pc_id.out"; echo after`);
+    expect(r.result).toMatchObject({ status: "exited", exitCode: 0 });
+    await expect(t.client.execLog(r.result.execId)).rejects.toMatchObject({ status: 404 });
+    expect((await t.run(S, "echo still-here")).text).toBe("still-here\n");
+  });
+
   it("carries on after a command pointed the shell's stdout and stderr elsewhere or closed them", async () => {
     // the shell keeps its FIFO on fd 10 and its terminal on 11 and 12: re-pointed, closed, taken for a lock file
     const r = await t.run(S, "exec >/dev/null 2>&1; exec 10>lock-file 11>/dev/null 12>&-; echo gone");
