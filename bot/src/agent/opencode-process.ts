@@ -171,6 +171,9 @@ export class OpencodeProcess extends EventEmitter<OpencodeProcessEvents> {
       OPENCODE_DISABLE_MODELS_FETCH: "1",
       OPENCODE_DISABLE_AUTOUPDATE: "1",
       OPENCODE_DISABLE_LSP_DOWNLOAD: "1",
+      // The project folder is written by sandboxed commands; its opencode.json and .opencode/
+      // (plugins, tools, MCP servers) would run on this side of the sandbox, without any grant.
+      OPENCODE_DISABLE_PROJECT_CONFIG: "1",
       ...this.opts.launch.env,
       ...this.opts.env,
     };
