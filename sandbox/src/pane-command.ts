@@ -29,6 +29,9 @@ function envPairs(p: PaneCommandInput, mode: SandboxMode, spool: string): [strin
     ["POCKETCODER_SPOOL", spool],
     ["PATH", p.path],
     ["HOME", p.workspace],
+    // HOME is the project folder, which commands write: readline must not take key bindings from a
+    // .inputrc there (a macro on Return would append to every command the runner types).
+    ["INPUTRC", "/dev/null"],
     ["TERM", paneTerm],
     ["LANG", "C.UTF-8"],
     ["POCKETCODER_SANDBOX", mode],

@@ -1,6 +1,6 @@
 // Command texts that trip up tmux, readline or a terminal (notes A6). Each must either run
 // literally, byte for byte, or be refused before any pane sees anything, even with a valid grant.
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RunnerApiError } from "../src/client.ts";
@@ -87,5 +87,19 @@ describe("refused before any pane sees it", () => {
 
   it("the session still works afterwards", async () => {
     expect((await t.run(S, "echo fine")).text).toBe("fine\n");
+  });
+});
+
+describe("the project folder cannot rebind the shell's keys", () => {
+  it("a .inputrc in the workspace (the panes' HOME) binds nothing in a new shell", async () => {
+    // A macro on Return would append a command of its own to the line the runner types.
+    writeFileSync(join(t.workspace, ".inputrc"), '"\\C-m": " ; touch INJECTED\\n"\n');
+    try {
+      expect((await t.run("ses_inputrc", "echo plain")).text).toBe("plain\n");
+      expect((await t.run("ses_inputrc", "sleep 0.2; echo again")).text).toBe("again\n");
+      expect(existsSync(join(t.workspace, "INJECTED"))).toBe(false);
+    } finally {
+      rmSync(join(t.workspace, ".inputrc"));
+    }
   });
 });
