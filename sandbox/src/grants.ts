@@ -98,10 +98,12 @@ export class GrantStore {
   }
 
   /** The shim asks for a call whose command the bot already started as `execId`: it may join it once,
-   * with exactly the approved bytes and cwd. */
-  join(claim: ExecClaim, execId: string): GrantCheck {
+   * with exactly the approved bytes and cwd. `queued` when the bot's command still waits its turn
+   * in the session: its grant is consumed when it is dequeued, not yet. */
+  join(claim: ExecClaim, execId: string, queued = false): GrantCheck {
     const g = this.grants.get(key(claim.session, claim.callId));
-    if (!g || g.usedBy !== execId || !g.joinable || g.joinedAt) {
+    const joinable = queued ? g?.usedAt === null : g?.usedBy === execId && g.joinable;
+    if (!g || !joinable || g.joinedAt) {
       return { ok: false, reason: "replayed", message: `call ${claim.callId} was already run${g?.joinedAt ? ` and joined at ${g.joinedAt}` : ""}` };
     }
     const same = sameBytesAndCwd(g, claim);

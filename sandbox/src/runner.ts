@@ -240,7 +240,8 @@ export class Runner {
     }
     if (earlier || record) {
       // started by the bot with the grant: the shim joins it once, from its first byte
-      const joined = this.grants.join(claim, earlier?.spec.execId ?? record!.execId);
+      const queued = earlier?.phase === "queued" && earlier.spec.startedByBot === true;
+      const joined = this.grants.join(claim, earlier?.spec.execId ?? record!.execId, queued);
       if (!joined.ok) this.refuse(claim, joined.reason, joined.message);
       const run = earlier ?? (record?.result ? ExecRun.finishedFrom(record, record.result, this.ctx) : null);
       if (!run) this.refuse(claim, "replayed", `call ${req.callId} was already run`);

@@ -146,6 +146,21 @@ describe("grants that start the command (Grant.start)", () => {
     expect(text).toBe("done-early\n");
   });
 
+  it("lets the shim join a command the bot started that still waits behind another in the session", async () => {
+    const first = nextCall();
+    const second = nextCall();
+    await startGrant(first, "sleep 0.5; echo first");
+    await startGrant(second, "echo second");
+    await t.waitForEvent("exec.started", (e) => e.callId === first);
+    // OpenCode runs both calls at once: the shim asks for the second while it is queued.
+    const joined = await t.client.exec({ session: S, callId: second, command: "echo second", cwd: t.workspace });
+    expect(joined).toMatchObject({ status: "exited", exitCode: 0, head: "second\n" });
+    expect(t.events.filter((e) => e.type === "exec.refused" && e.callId === second)).toEqual([]);
+    expect(startedFor(second)).toBe(1);
+    const again = await t.client.exec({ session: S, callId: second, command: "echo second", cwd: t.workspace }).catch((e: unknown) => e);
+    expect(again).toMatchObject({ exitCode: 126 });
+  });
+
   it("lets only one exec join, and only with the granted bytes and cwd", async () => {
     const callId = nextCall();
     const command = "sleep 0.3; echo joined";
