@@ -28,7 +28,7 @@ import { type Decision, renderPromptState } from "./prompt-state.ts";
 import { ALWAYS, APPROVE, DENY, diffFileName, diffPreview } from "./prompt.ts";
 import { requestInput } from "./request-input.ts";
 import { ledgerResult, renderRefusal, renderResult } from "./result-report.ts";
-import { type Tally, tally } from "./tally.ts";
+import { eligibility, type Tally, tally } from "./tally.ts";
 import { voteKey } from "./vote-keys.ts";
 
 /** How long a grant stays usable after the decision: the runner may queue the command briefly. */
@@ -82,13 +82,10 @@ export function createApprovalEngine(deps: ApprovalEngineDeps): ApprovalEngine {
   function mentionsFor(req: ApprovalRequest): string[] {
     const spec = req.approval;
     const room = deps.roomState(req.room);
-    const eligible = (u: string) =>
-      u !== deps.botUserId &&
-      (spec.selfApproval || (u !== req.requester && !spec.coRequesters?.includes(u))) &&
-      ((spec.users?.includes(u) ?? false) ||
-        (spec.minPowerLevel !== undefined && room.powerLevel(u) >= spec.minPowerLevel) ||
-        (spec.users === undefined && spec.minPowerLevel === undefined));
-    return [...new Set([...(spec.users ?? []), ...room.members()])].filter((u) => room.isJoined(u) && eligible(u)).slice(0, maxMentions);
+    const who = { requester: req.requester, botUserId: deps.botUserId, room };
+    // Those whose approval would count, by the tally's own rule.
+    const eligible = (u: string) => eligibility(spec, who, { voter: u, decision: "approve" }) === null;
+    return [...new Set([...(spec.users ?? []), ...room.members()])].filter(eligible).slice(0, maxMentions);
   }
 
   function currentTally(req: ApprovalRequest): Tally {
